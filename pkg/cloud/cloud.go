@@ -1,0 +1,202 @@
+// Package cloud is the AWS cloudprovider.Interface: an adapter from the
+// framework's InstancesV2 and Zones to pkg/ec2, configured by upstream's
+// cloud-config file.
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+)
+
+// ProviderName is the name the provider registers under (--cloud-provider=aws).
+const ProviderName = "aws"
+
+// Tags upstream reads the cluster ID from.
+const (
+	TagClusterLegacy = "KubernetesCluster"
+	TagClusterPrefix = "kubernetes.io/cluster/"
+)
+
+// initTimeout bounds IMDS and EC2 discovery when the provider is built.
+const initTimeout = 2 * time.Minute
+
+func init() {
+	cloudprovider.RegisterCloudProvider(ProviderName, func(r io.Reader) (cloudprovider.Interface, error) {
+		cfg, ignored, err := ReadConfig(r)
+		if err != nil {
+			return nil, err
+		}
+		if len(ignored) > 0 {
+			klog.InfoS("Ignoring cloud config keys used only by upstream's load balancer and route controllers", "keys", ignored)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
+		defer cancel()
+		return New(ctx, cfg, Options{})
+	})
+}
+
+// Options lets tests inject what New would otherwise discover.
+type Options struct {
+	// EC2 is used instead of a client built from the config.
+	EC2 *ec2.Client
+	// Metadata is used instead of asking IMDS.
+	Metadata *ec2.Metadata
+}
+
+// Cloud implements cloudprovider.Interface for AWS.
+type Cloud struct {
+	cfg       *Config
+	ec2       *ec2.Client
+	region    string
+	zone      string
+	vpc       string
+	clusterID string
+}
+
+var (
+	_ cloudprovider.Interface   = (*Cloud)(nil)
+	_ cloudprovider.InstancesV2 = (*Cloud)(nil)
+	_ cloudprovider.Zones       = (*Cloud)(nil)
+)
+
+// New builds the provider. Region, zone and VPC come from the config, else
+// from IMDSv2; the cluster ID from the config, else from this instance's
+// tags, as upstream.
+func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
+	c := &Cloud{cfg: cfg, region: cfg.Region, zone: cfg.Zone, vpc: cfg.VPC, clusterID: cfg.ClusterID()}
+	md := opts.Metadata
+	if md == nil && (c.region == "" || c.zone == "" || c.vpc == "" || c.clusterID == "") && opts.EC2 == nil {
+		var err error
+		md, err = ec2.GetMetadata(ctx, cfg.IMDSEndpointMode, cfg.IMDSEndpoint())
+		if err != nil {
+			if c.region == "" {
+				return nil, fmt.Errorf("discover region from instance metadata (set Region in the cloud config to skip): %w", err)
+			}
+			klog.InfoS("Instance metadata unavailable; zone, VPC and cluster ID come from the cloud config only", "err", err)
+		}
+	}
+	if md != nil {
+		c.region = firstNonEmpty(c.region, md.Region)
+		c.zone = firstNonEmpty(c.zone, md.Zone)
+		c.vpc = firstNonEmpty(c.vpc, md.VPCID)
+	}
+	if c.region == "" {
+		return nil, fmt.Errorf("no region: set Region in the cloud config")
+	}
+	c.ec2 = opts.EC2
+	if c.ec2 == nil {
+		var err error
+		if c.ec2, err = ec2.New(ctx, c.ec2Config()); err != nil {
+			return nil, fmt.Errorf("build ec2 client: %w", err)
+		}
+	}
+	if c.clusterID == "" && md != nil && md.InstanceID != "" {
+		id, err := c.clusterIDFromTags(ctx, md.InstanceID)
+		if err != nil {
+			klog.ErrorS(err, "Cannot read the cluster ID from this instance's tags", "instanceID", md.InstanceID)
+		}
+		c.clusterID = id
+	}
+	klog.InfoS("AWS cloud provider ready", "region", c.region, "zone", c.zone, "vpc", c.vpc, "clusterID", c.clusterID,
+		"nodeIPFamilies", cfg.NodeIPFamilies, "ipv6PrefixDelegation", cfg.IPv6PrefixDelegation,
+		"imdsEndpointMode", cfg.IMDSEndpointMode, "ec2DualStack", cfg.EC2DualStackEndpoint)
+	return c, nil
+}
+
+// ec2Config turns the cloud config into pkg/ec2 settings.
+func (c *Cloud) ec2Config() ec2.Config {
+	ec := ec2.Config{
+		Region:    c.region,
+		DualStack: c.cfg.EC2DualStackEndpoint,
+		RoleARN:   c.cfg.RoleARN,
+		SourceARN: c.cfg.SourceARN,
+	}
+	if o, ok := c.cfg.EC2Override(c.region); ok {
+		ec.Endpoint, ec.SigningRegion, ec.SigningName = o.URL, o.SigningRegion, o.SigningName
+		if ec.DualStack {
+			klog.InfoS("EC2 ServiceOverride URL set; ignoring EC2DualStackEndpoint", "url", o.URL)
+			ec.DualStack = false
+		}
+	}
+	return ec
+}
+
+// clusterIDFromTags reads the cluster ID from an instance's tags, as
+// upstream: the legacy KubernetesCluster tag or kubernetes.io/cluster/<id>.
+func (c *Cloud) clusterIDFromTags(ctx context.Context, instanceID string) (string, error) {
+	inst, err := c.ec2.InstanceByID(ctx, instanceID)
+	if err != nil {
+		return "", err
+	}
+	legacy := inst.Tags[TagClusterLegacy]
+	var id string
+	for k := range inst.Tags {
+		if rest, ok := strings.CutPrefix(k, TagClusterPrefix); ok {
+			if id != "" && id != rest {
+				return "", fmt.Errorf("instance %s has two cluster tags (%q and %q)", instanceID, id, rest)
+			}
+			id = rest
+		}
+	}
+	if legacy != "" && id != "" && legacy != id {
+		return "", fmt.Errorf("instance %s: cluster tags disagree (%q vs %q)", instanceID, legacy, id)
+	}
+	return firstNonEmpty(legacy, id), nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// EC2 returns the EC2 client the provider uses.
+func (c *Cloud) EC2() *ec2.Client { return c.ec2 }
+
+// Config returns the validated cloud config.
+func (c *Cloud) Config() *Config { return c.cfg }
+
+// Region returns the region the provider works in.
+func (c *Cloud) Region() string { return c.region }
+
+// ClusterID returns the cluster ID, or "" when none is known.
+func (c *Cloud) ClusterID() string { return c.clusterID }
+
+// VPC returns the VPC ID, configured or discovered, or "".
+func (c *Cloud) VPC() string { return c.vpc }
+
+// Initialize is a no-op: the provider needs no Kubernetes client.
+func (c *Cloud) Initialize(cloudprovider.ControllerClientBuilder, <-chan struct{}) {}
+
+// LoadBalancer is not implemented.
+func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return nil, false }
+
+// Instances is not implemented: the provider offers InstancesV2 only.
+func (c *Cloud) Instances() (cloudprovider.Instances, bool) { return nil, false }
+
+// InstancesV2 returns the provider itself.
+func (c *Cloud) InstancesV2() (cloudprovider.InstancesV2, bool) { return c, true }
+
+// Zones returns the provider itself.
+func (c *Cloud) Zones() (cloudprovider.Zones, bool) { return c, true }
+
+// Clusters is not implemented.
+func (c *Cloud) Clusters() (cloudprovider.Clusters, bool) { return nil, false }
+
+// Routes is not implemented.
+func (c *Cloud) Routes() (cloudprovider.Routes, bool) { return nil, false }
+
+// ProviderName returns "aws".
+func (c *Cloud) ProviderName() string { return ProviderName }
+
+// HasClusterID reports whether a cluster ID is configured or tagged.
+func (c *Cloud) HasClusterID() bool { return c.clusterID != "" }

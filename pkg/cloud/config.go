@@ -1,0 +1,341 @@
+package cloud
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/gcfg.v1"
+	"gopkg.in/warnings.v0"
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+)
+
+// PrefixDelegation says what the node controller does about IPv6 /80 prefixes.
+type PrefixDelegation string
+
+// Prefix delegation modes, as written in the cloud config.
+const (
+	// DelegationOff leaves pod CIDRs alone (upstream behaviour).
+	DelegationOff PrefixDelegation = "off"
+	// DelegationAdopt uses a /80 already on the primary ENI, never assigns one.
+	DelegationAdopt PrefixDelegation = "adopt"
+	// DelegationAssign assigns the IPv6 address and /80 when missing.
+	DelegationAssign PrefixDelegation = "assign"
+)
+
+// Environment variables the config falls back to, as the AWS SDK names them.
+const (
+	EnvIMDSEndpointMode = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
+	EnvUseDualStack     = "AWS_USE_DUALSTACK_ENDPOINT"
+)
+
+// Config is the validated cloud config.
+type Config struct {
+	Zone                 string
+	Region               string
+	VPC                  string
+	SubnetID             string
+	RoleARN              string
+	SourceARN            string
+	KubernetesClusterTag string
+	KubernetesClusterID  string
+	// NodeIPFamilies orders node addresses; default [IPv4] as upstream.
+	NodeIPFamilies []v1.IPFamily
+	// IPv6PrefixDelegation defaults to off.
+	IPv6PrefixDelegation PrefixDelegation
+	// IMDSEndpointMode is "IPv4" or "IPv6".
+	IMDSEndpointMode string
+	// EC2DualStackEndpoint selects ec2.<region>.api.aws.
+	EC2DualStackEndpoint bool
+	// ServiceOverrides holds the [ServiceOverride "N"] sections, sorted by N.
+	ServiceOverrides []ServiceOverride
+}
+
+// ServiceOverride is one [ServiceOverride "N"] section.
+type ServiceOverride struct {
+	Name          string
+	Service       string
+	Region        string
+	URL           string
+	SigningRegion string
+	SigningMethod string
+	SigningName   string
+}
+
+// fileConfig mirrors upstream's INI layout. Keys upstream reads for load
+// balancers and routes are accepted, so upstream files parse unchanged, and
+// ignored (see ignoredKeys).
+type fileConfig struct {
+	Global struct {
+		Zone                                            string
+		Region                                          string
+		VPC                                             string
+		SubnetID                                        string
+		RouteTableID                                    string
+		RoleARN                                         string
+		SourceARN                                       string
+		KubernetesClusterTag                            string
+		KubernetesClusterID                             string
+		DisableSecurityGroupIngress                     string
+		ElbSecurityGroup                                string
+		NodeIPFamilies                                  []string
+		ClusterServiceLoadBalancerHealthProbeMode       string
+		ClusterServiceSharedLoadBalancerHealthProbePort string
+		ClusterServiceSharedLoadBalancerHealthProbePath string
+		SupportedTopologyInstanceTypePattern            string
+		NLBSecurityGroupMode                            string
+
+		IPv6PrefixDelegation string
+		IMDSEndpointMode     string
+		EC2DualStackEndpoint string
+	}
+	ServiceOverride map[string]*struct {
+		Service       string
+		Region        string
+		URL           string
+		SigningRegion string
+		SigningMethod string
+		SigningName   string
+	}
+}
+
+// IgnoredKeys returns the [Global] keys set in the file that only upstream's
+// load-balancer and route code reads; this provider ignores them.
+func (f *fileConfig) ignoredKeys() []string {
+	g := &f.Global
+	var out []string
+	for k, v := range map[string]string{
+		"RouteTableID": g.RouteTableID, "DisableSecurityGroupIngress": g.DisableSecurityGroupIngress,
+		"ElbSecurityGroup": g.ElbSecurityGroup, "ClusterServiceLoadBalancerHealthProbeMode": g.ClusterServiceLoadBalancerHealthProbeMode,
+		"ClusterServiceSharedLoadBalancerHealthProbePort": g.ClusterServiceSharedLoadBalancerHealthProbePort,
+		"ClusterServiceSharedLoadBalancerHealthProbePath": g.ClusterServiceSharedLoadBalancerHealthProbePath,
+		"SupportedTopologyInstanceTypePattern":            g.SupportedTopologyInstanceTypePattern,
+		"NLBSecurityGroupMode":                            g.NLBSecurityGroupMode,
+	} {
+		if v != "" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ReadConfig parses a cloud config (nil means empty) with defaults from the
+// process environment.
+func ReadConfig(r io.Reader) (*Config, []string, error) {
+	return ParseConfig(r, os.Getenv)
+}
+
+// ParseConfig parses and validates a cloud config in upstream's INI format.
+// getenv supplies the SDK environment defaults. It reports every problem at
+// once, each naming its key. The second result lists keys accepted for
+// upstream compatibility but ignored.
+func ParseConfig(r io.Reader, getenv func(string) string) (*Config, []string, error) {
+	var f fileConfig
+	if r != nil {
+		if err := gcfg.ReadInto(&f, r); err != nil {
+			return nil, nil, gcfgError(err)
+		}
+	}
+	g := &f.Global
+	cfg := &Config{
+		Zone:                 strings.TrimSpace(g.Zone),
+		Region:               strings.TrimSpace(g.Region),
+		VPC:                  strings.TrimSpace(g.VPC),
+		SubnetID:             strings.TrimSpace(g.SubnetID),
+		RoleARN:              strings.TrimSpace(g.RoleARN),
+		SourceARN:            strings.TrimSpace(g.SourceARN),
+		KubernetesClusterTag: strings.TrimSpace(g.KubernetesClusterTag),
+		KubernetesClusterID:  strings.TrimSpace(g.KubernetesClusterID),
+	}
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("cloud config: %s: "+format, append([]any{key}, args...)...))
+	}
+
+	for _, fam := range g.NodeIPFamilies {
+		var f v1.IPFamily
+		switch strings.ToLower(strings.TrimSpace(fam)) {
+		case "ipv4":
+			f = v1.IPv4Protocol
+		case "ipv6":
+			f = v1.IPv6Protocol
+		default:
+			bad("NodeIPFamilies", "invalid value %q (want ipv4 or ipv6)", fam)
+			continue
+		}
+		if slices.Contains(cfg.NodeIPFamilies, f) {
+			bad("NodeIPFamilies", "%q listed twice", fam)
+			continue
+		}
+		cfg.NodeIPFamilies = append(cfg.NodeIPFamilies, f)
+	}
+	if len(cfg.NodeIPFamilies) == 0 && len(g.NodeIPFamilies) == 0 {
+		cfg.NodeIPFamilies = []v1.IPFamily{v1.IPv4Protocol}
+	}
+
+	switch v := PrefixDelegation(strings.ToLower(strings.TrimSpace(g.IPv6PrefixDelegation))); v {
+	case "":
+		cfg.IPv6PrefixDelegation = DelegationOff
+	case DelegationOff, DelegationAdopt, DelegationAssign:
+		cfg.IPv6PrefixDelegation = v
+	default:
+		bad("IPv6PrefixDelegation", "invalid value %q (want off, adopt or assign)", g.IPv6PrefixDelegation)
+	}
+	if cfg.IPv6PrefixDelegation != DelegationOff && !slices.Contains(cfg.NodeIPFamilies, v1.IPv6Protocol) {
+		bad("IPv6PrefixDelegation", "%q needs ipv6 in NodeIPFamilies", cfg.IPv6PrefixDelegation)
+	}
+
+	mode, key := strings.TrimSpace(g.IMDSEndpointMode), "IMDSEndpointMode"
+	if mode == "" {
+		mode, key = strings.TrimSpace(getenv(EnvIMDSEndpointMode)), EnvIMDSEndpointMode
+	}
+	switch {
+	case mode == "" || strings.EqualFold(mode, ec2.IMDSEndpointModeIPv4):
+		cfg.IMDSEndpointMode = ec2.IMDSEndpointModeIPv4
+	case strings.EqualFold(mode, ec2.IMDSEndpointModeIPv6):
+		cfg.IMDSEndpointMode = ec2.IMDSEndpointModeIPv6
+	default:
+		bad(key, "invalid value %q (want IPv4 or IPv6)", mode)
+	}
+
+	ds, key := strings.TrimSpace(g.EC2DualStackEndpoint), "EC2DualStackEndpoint"
+	if ds == "" {
+		ds, key = strings.TrimSpace(getenv(EnvUseDualStack)), EnvUseDualStack
+	}
+	if ds != "" {
+		b, err := strconv.ParseBool(ds)
+		if err != nil {
+			bad(key, "invalid value %q (want true or false)", ds)
+		}
+		cfg.EC2DualStackEndpoint = b
+	}
+
+	if cfg.KubernetesClusterTag != "" && cfg.KubernetesClusterID != "" && cfg.KubernetesClusterTag != cfg.KubernetesClusterID {
+		bad("KubernetesClusterID", "%q does not match KubernetesClusterTag %q", cfg.KubernetesClusterID, cfg.KubernetesClusterTag)
+	}
+	if g.ClusterServiceSharedLoadBalancerHealthProbePort != "" {
+		if _, err := strconv.ParseInt(strings.TrimSpace(g.ClusterServiceSharedLoadBalancerHealthProbePort), 10, 32); err != nil {
+			bad("ClusterServiceSharedLoadBalancerHealthProbePort", "invalid value %q", g.ClusterServiceSharedLoadBalancerHealthProbePort)
+		}
+	}
+	if v := g.DisableSecurityGroupIngress; v != "" {
+		if _, err := strconv.ParseBool(strings.TrimSpace(v)); err != nil {
+			bad("DisableSecurityGroupIngress", "invalid value %q", v)
+		}
+	}
+
+	errs = append(errs, cfg.parseOverrides(&f)...)
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return cfg, f.ignoredKeys(), nil
+}
+
+// parseOverrides validates [ServiceOverride "N"] sections as upstream does:
+// Service, Region, URL and SigningRegion are required, and a service may be
+// overridden once per region.
+func (cfg *Config) parseOverrides(f *fileConfig) []error {
+	var errs []error
+	seen := map[string]string{}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range f.ServiceOverride {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	for _, n := range names {
+		o := f.ServiceOverride[n]
+		so := ServiceOverride{
+			Name:          n,
+			Service:       strings.TrimSpace(o.Service),
+			Region:        strings.TrimSpace(o.Region),
+			URL:           strings.TrimSpace(o.URL),
+			SigningRegion: strings.TrimSpace(o.SigningRegion),
+			SigningMethod: strings.TrimSpace(o.SigningMethod),
+			SigningName:   strings.TrimSpace(o.SigningName),
+		}
+		bad := func(key, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("cloud config: ServiceOverride %q: %s: "+format, append([]any{n, key}, args...)...))
+		}
+		for key, v := range map[string]string{"Service": so.Service, "Region": so.Region, "URL": so.URL, "SigningRegion": so.SigningRegion} {
+			if v == "" {
+				bad(key, "missing")
+			}
+		}
+		if so.URL != "" {
+			if u, err := url.Parse(so.URL); err != nil || u.Scheme == "" || u.Host == "" {
+				bad("URL", "invalid value %q (want an absolute URL)", so.URL)
+			}
+		}
+		sig := strings.ToLower(so.Service) + "_" + so.Region
+		if prev, ok := seen[sig]; ok && so.Service != "" && so.Region != "" {
+			bad("Service", "duplicates override %q for %s in %s", prev, so.Service, so.Region)
+		}
+		seen[sig] = n
+		cfg.ServiceOverrides = append(cfg.ServiceOverrides, so)
+	}
+	return errs
+}
+
+// EC2Override returns the EC2 override for region, if any. Service names
+// match case-insensitively ("ec2" or "EC2").
+func (cfg *Config) EC2Override(region string) (ServiceOverride, bool) {
+	for _, o := range cfg.ServiceOverrides {
+		if strings.EqualFold(o.Service, "ec2") && o.Region == region {
+			return o, true
+		}
+	}
+	return ServiceOverride{}, false
+}
+
+// IMDSEndpoint returns the URL of an IMDS override (Service "ec2imds" as the
+// SDK names it, or "imds"), or "".
+func (cfg *Config) IMDSEndpoint() string {
+	for _, o := range cfg.ServiceOverrides {
+		if strings.EqualFold(o.Service, "ec2imds") || strings.EqualFold(o.Service, "imds") {
+			return o.URL
+		}
+	}
+	return ""
+}
+
+// ClusterID returns the configured cluster ID, legacy tag first as upstream.
+func (cfg *Config) ClusterID() string {
+	if cfg.KubernetesClusterTag != "" {
+		return cfg.KubernetesClusterTag
+	}
+	return cfg.KubernetesClusterID
+}
+
+// gcfgError turns gcfg's errors into ones that name the key: gcfg reports an
+// unknown key or section as "can't store data at section …, variable …".
+func gcfgError(err error) error {
+	var list []error
+	var wl warnings.List
+	if errors.As(err, &wl) {
+		list = append(list, wl.Warnings...)
+		if wl.Fatal != nil {
+			list = append(list, wl.Fatal)
+		}
+	} else {
+		list = []error{err}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		if rest, ok := strings.CutPrefix(e.Error(), "can't store data at "); ok {
+			out = append(out, fmt.Errorf("cloud config: unknown key or section: %s", rest))
+		} else {
+			out = append(out, fmt.Errorf("cloud config: %w", e))
+		}
+	}
+	return errors.Join(out...)
+}

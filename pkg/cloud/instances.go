@@ -1,0 +1,135 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/addresses"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
+)
+
+// LabelZoneID is the node label holding the zone ID, as upstream sets it.
+const LabelZoneID = "topology.k8s.aws/zone-id"
+
+// instanceFor resolves a Node's instance: by providerID when set, else by
+// node name, which is either a resource-based name (i-…[.domain]) or the
+// instance's private DNS name, as upstream.
+func (c *Cloud) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
+	if node.Spec.ProviderID != "" {
+		id, err := providerid.Parse(node.Spec.ProviderID)
+		if err != nil {
+			return nil, err
+		}
+		return c.ec2.InstanceByID(ctx, id.InstanceID)
+	}
+	return c.instanceByNodeName(ctx, types.NodeName(node.Name))
+}
+
+func (c *Cloud) instanceByNodeName(ctx context.Context, name types.NodeName) (*ec2.Instance, error) {
+	if id, _, _ := strings.Cut(string(name), "."); providerid.ValidInstanceID(id) {
+		return c.ec2.InstanceByID(ctx, id)
+	}
+	return c.ec2.InstanceByPrivateDNSName(ctx, string(name))
+}
+
+// InstanceExists reports whether the Node's instance exists: unknown and
+// terminated instances do not; pending, running, shutting-down, stopping
+// and stopped ones do (upstream's semantics).
+func (c *Cloud) InstanceExists(ctx context.Context, node *v1.Node) (bool, error) {
+	inst, err := c.instanceFor(ctx, node)
+	if errors.Is(err, ec2.ErrInstanceNotFound) {
+		klog.V(2).InfoS("Instance not found", "node", klog.KObj(node), "providerID", node.Spec.ProviderID)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("instance of node %s: %w", node.Name, err)
+	}
+	if inst.State == ec2.StateTerminated {
+		klog.V(2).InfoS("Instance is terminated", "node", klog.KObj(node), "instanceID", inst.ID)
+		return false, nil
+	}
+	return true, nil
+}
+
+// InstanceShutdown reports whether the Node's instance is stopped. As
+// upstream, only "stopped" counts; an unknown instance is not shut down
+// (InstanceExists handles it).
+func (c *Cloud) InstanceShutdown(ctx context.Context, node *v1.Node) (bool, error) {
+	inst, err := c.instanceFor(ctx, node)
+	if errors.Is(err, ec2.ErrInstanceNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("instance of node %s: %w", node.Name, err)
+	}
+	return inst.State == ec2.StateStopped, nil
+}
+
+// InstanceMetadata returns the Node's providerID, instance type, zone,
+// region, zone-ID label and addresses in the configured family order.
+func (c *Cloud) InstanceMetadata(ctx context.Context, node *v1.Node) (*cloudprovider.InstanceMetadata, error) {
+	inst, err := c.instanceFor(ctx, node)
+	if errors.Is(err, ec2.ErrInstanceNotFound) {
+		return nil, fmt.Errorf("instance of node %s: %w: %w", node.Name, cloudprovider.InstanceNotFound, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("instance of node %s: %w", node.Name, err)
+	}
+	return c.metadataOf(node, inst), nil
+}
+
+func (c *Cloud) metadataOf(node *v1.Node, inst *ec2.Instance) *cloudprovider.InstanceMetadata {
+	pid := node.Spec.ProviderID
+	if pid == "" {
+		pid = providerid.Format(inst.Zone, inst.ID)
+	}
+	md := &cloudprovider.InstanceMetadata{
+		ProviderID:    pid,
+		InstanceType:  inst.Type,
+		NodeAddresses: addresses.Build(inst, c.cfg.NodeIPFamilies),
+		Zone:          inst.Zone,
+		Region:        c.region,
+	}
+	if _, ok := node.Labels[LabelZoneID]; !ok && inst.ZoneID != "" {
+		md.AdditionalLabels = map[string]string{LabelZoneID: inst.ZoneID}
+	}
+	return md
+}
+
+// GetZone returns the zone and region this process runs in.
+func (c *Cloud) GetZone(context.Context) (cloudprovider.Zone, error) {
+	if c.zone == "" {
+		return cloudprovider.Zone{}, errors.New("zone unknown: set Zone in the cloud config or run with instance metadata")
+	}
+	return cloudprovider.Zone{FailureDomain: c.zone, Region: c.region}, nil
+}
+
+// GetZoneByProviderID returns the zone of the instance with the providerID.
+func (c *Cloud) GetZoneByProviderID(ctx context.Context, providerID string) (cloudprovider.Zone, error) {
+	id, err := providerid.Parse(providerID)
+	if err != nil {
+		return cloudprovider.Zone{}, err
+	}
+	inst, err := c.ec2.InstanceByID(ctx, id.InstanceID)
+	if err != nil {
+		return cloudprovider.Zone{}, fmt.Errorf("zone of %s: %w", providerID, err)
+	}
+	return cloudprovider.Zone{FailureDomain: inst.Zone, Region: c.region}, nil
+}
+
+// GetZoneByNodeName returns the zone of the named node's instance.
+func (c *Cloud) GetZoneByNodeName(ctx context.Context, name types.NodeName) (cloudprovider.Zone, error) {
+	inst, err := c.instanceByNodeName(ctx, name)
+	if err != nil {
+		return cloudprovider.Zone{}, fmt.Errorf("zone of node %s: %w", name, err)
+	}
+	return cloudprovider.Zone{FailureDomain: inst.Zone, Region: c.region}, nil
+}
