@@ -1,0 +1,242 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+)
+
+// AnnotationAssignStarted records, before the first mutating EC2 call for a
+// node, when and on which ENI an assignment started: "<RFC3339>/<eni-id>".
+// It lets a restarted controller wait for EC2's eventual consistency instead
+// of assigning a second prefix. The final spec write removes it.
+const AnnotationAssignStarted = "ipv6.aws-ipv6-ccm.io/assign-started"
+
+// errSettling asks for a requeue while an earlier assignment may still be
+// invisible in EC2's replies.
+var errSettling = errors.New("waiting for an earlier assignment to become visible")
+
+// assignMemo is what this process assigned on one ENI, from the assign
+// replies. clean is false once a call's outcome is unknown (timeout, 5xx):
+// then only EC2 can tell, after the settle time.
+type assignMemo struct {
+	addrs    []netip.Addr
+	prefixes []netip.Prefix
+	clean    bool
+}
+
+// intent is a parsed AnnotationAssignStarted.
+type intent struct {
+	at  time.Time
+	eni string
+}
+
+func parseIntent(s string) (intent, bool) {
+	ts, eni, ok := strings.Cut(s, "/")
+	if !ok || eni == "" {
+		return intent{}, false
+	}
+	at, err := time.Parse(time.RFC3339, ts)
+	if err != nil {
+		return intent{}, false
+	}
+	return intent{at: at, eni: eni}, true
+}
+
+func (i intent) String() string { return i.at.UTC().Format(time.RFC3339) + "/" + i.eni }
+
+// ensureIPv6 finds, or in ModeAssign assigns, the primary ENI's IPv6 address
+// and /80 prefix and fills p.ipv6 and p.prefix. It returns the node as last
+// written.
+func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.Instance, eni *ec2.ENI, p *plan) (*v1.Node, time.Duration, error) {
+	logger := klog.FromContext(ctx).WithValues("node", node.Name, "instanceID", inst.ID, "eni", eni.ID)
+	addr, hasAddr := eni.PrimaryIPv6()
+	prefixes := pod80s(eni)
+	m := c.memoOf(eni.ID)
+	if !hasAddr && len(m.addrs) > 0 {
+		addr, hasAddr = m.addrs[0], true
+	}
+	if len(prefixes) == 0 && len(m.prefixes) > 0 {
+		prefixes = slices.Clone(m.prefixes)
+	}
+
+	if node.Spec.PodCIDR != "" {
+		set, err := netip.ParsePrefix(node.Spec.PodCIDR)
+		if err != nil || !slices.Contains(prefixes, set) {
+			return node, 0, c.fail(node, ReasonPodCIDRMismatch, nil,
+				"podCIDR %s is not a /80 of primary ENI %s (it holds %v); leaving the node alone", node.Spec.PodCIDR, eni.ID, prefixes)
+		}
+		prefixes = []netip.Prefix{set}
+	}
+	if len(prefixes) > 1 {
+		c.recorder.Eventf(node, v1.EventTypeWarning, ReasonMultiplePrefixes,
+			"primary ENI %s holds %d /80 prefixes %v; using the lowest, %s", eni.ID, len(prefixes), prefixes, prefixes[0])
+	}
+	if hasAddr && len(prefixes) > 0 {
+		p.ipv6, p.prefix = addr, prefixes[0]
+		return node, 0, nil
+	}
+
+	missing := describeMissing(!hasAddr, len(prefixes) == 0)
+	if c.opts.Mode != ModeAssign {
+		return node, 0, c.fail(node, ReasonIPv6NotAssigned, nil,
+			"primary ENI %s has no %s; mode %q never assigns", eni.ID, missing, c.opts.Mode)
+	}
+
+	now := c.now()
+	in, hasIntent := parseIntent(node.Annotations[AnnotationAssignStarted])
+	if hasIntent && in.eni == eni.ID && !m.clean {
+		if wait := in.at.Add(c.opts.AssignSettle).Sub(now); wait > 0 {
+			c.recorder.Eventf(node, v1.EventTypeNormal, ReasonAssignPending,
+				"assignment on %s started at %s is not visible yet; waiting up to %s before assigning again",
+				eni.ID, in.at.Format(time.RFC3339), wait.Round(time.Second))
+			return node, 0, errSettling
+		}
+	}
+	if !hasIntent || in.eni != eni.ID || !m.clean || now.Sub(in.at) > c.opts.AssignSettle/2 {
+		written, err := c.patchIntent(ctx, node, intent{at: now, eni: eni.ID})
+		if err != nil {
+			return node, 0, c.fail(node, ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
+		}
+		node = written
+		c.setMemoClean(eni.ID)
+	}
+
+	defer c.cloud.Forget(inst.ID)
+	if !hasAddr {
+		logger.Info("Assigning IPv6 address")
+		res, err := c.cloud.AssignIPv6Addresses(ctx, eni.ID, 1)
+		c.remember(eni.ID, res, err)
+		assignments.WithLabelValues("address", outcome(err)).Inc()
+		if err != nil {
+			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 address to %s: %s", eni.ID, errText(err))
+		}
+		addr = res.Addresses[0]
+		logger.Info("Assigned IPv6 address", "address", addr.String())
+	}
+	if len(prefixes) == 0 {
+		logger.Info("Assigning IPv6 prefix")
+		res, err := c.cloud.AssignIPv6Prefixes(ctx, eni.ID, 1)
+		c.remember(eni.ID, res, err)
+		assignments.WithLabelValues("prefix", outcome(err)).Inc()
+		if err != nil {
+			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 prefix to %s: %s", eni.ID, errText(err))
+		}
+		i := slices.IndexFunc(res.Prefixes, func(q netip.Prefix) bool { return q.Bits() == 80 })
+		if i < 0 {
+			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, nil, "assign IPv6 prefix to %s: reply holds no /80: %v", eni.ID, res.Prefixes)
+		}
+		prefixes = []netip.Prefix{res.Prefixes[i]}
+		logger.Info("Assigned IPv6 prefix", "prefix", prefixes[0].String())
+	}
+	p.ipv6, p.prefix = addr, prefixes[0]
+	return node, 0, nil
+}
+
+// pod80s lists the ENI's /80 prefixes, lowest first.
+func pod80s(eni *ec2.ENI) []netip.Prefix {
+	var out []netip.Prefix
+	for _, q := range eni.IPv6Prefixes {
+		if q.Bits() == 80 && q.Addr().Is6() {
+			out = append(out, q.Masked())
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	return slices.Compact(out)
+}
+
+func describeMissing(addr, prefix bool) string {
+	switch {
+	case addr && prefix:
+		return "IPv6 address and no /80 prefix"
+	case addr:
+		return "IPv6 address"
+	default:
+		return "/80 prefix"
+	}
+}
+
+// ambiguous reports whether a failed call may still have taken effect.
+// Client errors and throttling are definitive; timeouts, transport errors and
+// server errors are not.
+func ambiguous(err error) bool {
+	if ec2.IsThrottle(err) {
+		return false
+	}
+	switch ec2.ErrorCode(err) {
+	case "", "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
+		return true
+	}
+	return false
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "success"
+	case ec2.IsThrottle(err):
+		return "throttled"
+	case ambiguous(err):
+		return "unknown"
+	default:
+		return "failed"
+	}
+}
+
+func (c *Controller) memoOf(eni string) assignMemo {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	m, ok := c.memo[eni]
+	if !ok {
+		return assignMemo{}
+	}
+	return assignMemo{addrs: slices.Clone(m.addrs), prefixes: slices.Clone(m.prefixes), clean: m.clean}
+}
+
+func (c *Controller) setMemoClean(eni string) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	if m, ok := c.memo[eni]; ok {
+		m.clean = true
+		return
+	}
+	c.memo[eni] = &assignMemo{clean: true}
+}
+
+// remember keeps what an assign reply said, so that retries in this process
+// use it even while describes do not show it yet.
+func (c *Controller) remember(eni string, res ec2.Assigned, err error) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	m, ok := c.memo[eni]
+	if !ok {
+		m = &assignMemo{}
+		c.memo[eni] = m
+	}
+	if err != nil {
+		if ambiguous(err) {
+			m.clean = false
+		}
+		return
+	}
+	m.addrs = append(m.addrs, res.Addresses...)
+	for _, q := range res.Prefixes {
+		if q.Bits() == 80 {
+			m.prefixes = append(m.prefixes, q.Masked())
+		}
+	}
+}
+
+func (c *Controller) forgetMemo(eni string) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	delete(c.memo, eni)
+}

@@ -1,0 +1,241 @@
+// Package node is the IPv6-aware cloud node controller. It replaces
+// k8s.io/cloud-provider's cloud-node controller: it initializes Nodes that
+// carry the uninitialized taint, ensures one IPv6 address and one /80 prefix
+// on each node's primary ENI, publishes addresses in family order, sets the
+// pod CIDR from the prefix, and only then removes the taint.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+)
+
+// ControllerName is the name the controller is registered under, the same as
+// the framework's node controller it replaces.
+const ControllerName = "cloud-node"
+
+// Mode says what the controller does about IPv6.
+type Mode string
+
+// Modes.
+const (
+	// ModeOff is IPv4-only, like upstream: no assignment, no podCIDR.
+	ModeOff Mode = "off"
+	// ModeAdopt uses an IPv6 address and /80 prefix that already exist and
+	// never assigns; the taint stays until they appear.
+	ModeAdopt Mode = "adopt"
+	// ModeAssign assigns the address and prefix when missing.
+	ModeAssign Mode = "assign"
+)
+
+// Defaults for Options.
+const (
+	DefaultWorkers       = 64
+	DefaultRefreshPeriod = 5 * time.Minute
+	DefaultAssignSettle  = 2 * time.Minute
+)
+
+// Options configures a Controller.
+type Options struct {
+	// Mode selects IPv6 behaviour; empty means ModeOff.
+	Mode Mode
+	// Families orders node addresses. Default: [IPv4] in ModeOff, else [IPv6, IPv4].
+	Families []v1.IPFamily
+	// Workers is the number of concurrent node syncs. Many workers let
+	// instance lookups batch.
+	Workers int
+	// RefreshPeriod is how often addresses of initialized nodes are refreshed.
+	RefreshPeriod time.Duration
+	// Region is the region label value.
+	Region string
+	// ClusterID is the cluster's tag value (informational).
+	ClusterID string
+	// AssignSettle is how long after a recorded but unconfirmed assignment the
+	// controller waits for EC2 to show it before assigning again.
+	AssignSettle time.Duration
+}
+
+// EC2 is what the controller needs from EC2; *ec2.Client satisfies it.
+type EC2 interface {
+	InstanceByID(ctx context.Context, id string) (*ec2.Instance, error)
+	InstanceByPrivateDNSName(ctx context.Context, name string) (*ec2.Instance, error)
+	Instances(ctx context.Context, ids []string) (map[string]*ec2.Instance, error)
+	AssignIPv6Addresses(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
+	AssignIPv6Prefixes(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
+	Forget(id string)
+}
+
+var _ EC2 = (*ec2.Client)(nil)
+
+// Controller is the IPv6-aware cloud node controller.
+type Controller struct {
+	client   kubernetes.Interface
+	lister   corelisters.NodeLister
+	synced   cache.InformerSynced
+	cloud    EC2
+	opts     Options
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+	bcast    record.EventBroadcaster
+	now      func() time.Time
+
+	memoMu sync.Mutex
+	memo   map[string]*assignMemo // by ENI ID
+}
+
+// backoff bounds for the per-node exponential requeue.
+var (
+	backoffBase = 500 * time.Millisecond
+	backoffMax  = 5 * time.Minute
+)
+
+// New builds a Controller watching nodes through the shared informer.
+func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC2, opts Options) (*Controller, error) {
+	if client == nil || nodes == nil || cloud == nil {
+		return nil, errors.New("node controller: client, informer and cloud are required")
+	}
+	if err := opts.defaults(); err != nil {
+		return nil, fmt.Errorf("node controller: %w", err)
+	}
+	registerMetrics()
+	bcast := record.NewBroadcaster()
+	c := &Controller{
+		client:   client,
+		lister:   nodes.Lister(),
+		synced:   nodes.Informer().HasSynced,
+		cloud:    cloud,
+		opts:     opts,
+		bcast:    bcast,
+		recorder: bcast.NewRecorder(scheme.Scheme, v1.EventSource{Component: ControllerName}),
+		now:      time.Now,
+		memo:     map[string]*assignMemo{},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](backoffBase, backoffMax),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: ControllerName},
+		),
+	}
+	_, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if n, ok := obj.(*v1.Node); ok && c.needsSync(n) {
+				c.queue.Add(n.Name)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if n, ok := obj.(*v1.Node); ok && c.needsSync(n) {
+				c.queue.Add(n.Name)
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node controller: add event handler: %w", err)
+	}
+	return c, nil
+}
+
+func (o *Options) defaults() error {
+	switch o.Mode {
+	case "":
+		o.Mode = ModeOff
+	case ModeOff, ModeAdopt, ModeAssign:
+	default:
+		return fmt.Errorf("unknown mode %q (want off, adopt or assign)", o.Mode)
+	}
+	if len(o.Families) == 0 {
+		o.Families = []v1.IPFamily{v1.IPv4Protocol}
+		if o.Mode != ModeOff {
+			o.Families = []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}
+		}
+	}
+	for _, f := range o.Families {
+		if f != v1.IPv4Protocol && f != v1.IPv6Protocol {
+			return fmt.Errorf("unknown IP family %q", f)
+		}
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.RefreshPeriod <= 0 {
+		o.RefreshPeriod = DefaultRefreshPeriod
+	}
+	if o.AssignSettle <= 0 {
+		o.AssignSettle = DefaultAssignSettle
+	}
+	return nil
+}
+
+func (c *Controller) ipv6() bool { return c.opts.Mode == ModeAdopt || c.opts.Mode == ModeAssign }
+
+// needsSync says whether an informer event calls for a sync: uninitialized
+// nodes, IPv6-mode nodes without podCIDR, and nodes whose labels need
+// reconciling.
+func (c *Controller) needsSync(n *v1.Node) bool {
+	return hasCloudTaint(n) || (c.ipv6() && n.Spec.PodCIDR == "") || len(betaToGALabels(n)) > 0
+}
+
+// Run starts the workers and the periodic address refresh, and blocks until
+// ctx is done.
+func (c *Controller) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	c.bcast.StartStructuredLogging(3)
+	c.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	defer c.bcast.Shutdown()
+
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting node controller", "mode", c.opts.Mode, "families", c.opts.Families, "workers", c.opts.Workers)
+	defer logger.Info("Shutting down node controller")
+	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced) {
+		return
+	}
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
+	}
+	wg.Go(func() { wait.UntilWithContext(ctx, c.refresh, c.opts.RefreshPeriod) })
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+}
+
+func (c *Controller) worker(ctx context.Context) {
+	for c.next(ctx) {
+	}
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	after, err := c.sync(ctx, key)
+	switch {
+	case err != nil:
+		klog.FromContext(ctx).V(2).Info("Node sync failed, requeueing", "node", key, "err", err.Error())
+		c.queue.AddRateLimited(key)
+	case after > 0:
+		c.queue.Forget(key)
+		c.queue.AddAfter(key, after)
+	default:
+		c.queue.Forget(key)
+	}
+	return true
+}

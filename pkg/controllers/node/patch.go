@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	cloudproviderapi "k8s.io/cloud-provider/api"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
+)
+
+// LabelZoneID is the zone-ID label upstream's AWS provider sets.
+const LabelZoneID = "topology.k8s.aws/zone-id"
+
+// patchStatus replaces the node's addresses with a JSON merge patch: lists
+// are replaced whole, so two InternalIPs of different families survive
+// (a strategic merge keyed by type would collapse them).
+func (c *Controller) patchStatus(ctx context.Context, node *v1.Node, addrs []v1.NodeAddress) (*v1.Node, error) {
+	body, err := json.Marshal(map[string]any{"status": map[string]any{"addresses": addrs}})
+	if err != nil {
+		return nil, fmt.Errorf("encode status patch: %w", err)
+	}
+	out, err := c.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return nil, fmt.Errorf("patch status of node %s: %w", node.Name, err)
+	}
+	apiWrites.WithLabelValues("status").Inc()
+	return out, nil
+}
+
+// patchIntent records the assignment intent annotation.
+func (c *Controller) patchIntent(ctx context.Context, node *v1.Node, in intent) (*v1.Node, error) {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{AnnotationAssignStarted: in.String()},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("encode intent patch: %w", err)
+	}
+	out, err := c.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("patch intent of node %s: %w", node.Name, err)
+	}
+	apiWrites.WithLabelValues("intent").Inc()
+	return out, nil
+}
+
+// patchSpec writes providerID, labels, podCIDR and removes the taint and the
+// intent annotation in one JSON merge patch carrying the node's
+// resourceVersion, so a concurrent change conflicts instead of being
+// overwritten. podCIDR is only ever set from empty.
+func (c *Controller) patchSpec(ctx context.Context, node *v1.Node, p *plan) (*v1.Node, error) {
+	spec := map[string]any{}
+	if node.Spec.ProviderID == "" {
+		spec["providerID"] = providerid.Format(p.inst.Zone, p.inst.ID)
+	}
+	if p.prefix.IsValid() && node.Spec.PodCIDR == "" {
+		spec["podCIDR"] = p.prefix.String()
+		spec["podCIDRs"] = []string{p.prefix.String()}
+	}
+	if hasCloudTaint(node) {
+		taints := []v1.Taint{}
+		for _, t := range node.Spec.Taints {
+			if t.Key != cloudproviderapi.TaintExternalCloudProvider {
+				taints = append(taints, t)
+			}
+		}
+		spec["taints"] = taints
+	}
+	meta := map[string]any{"resourceVersion": node.ResourceVersion}
+	if l := c.labelChanges(node, p.inst); len(l) > 0 {
+		meta["labels"] = l
+	}
+	if _, ok := node.Annotations[AnnotationAssignStarted]; ok {
+		meta["annotations"] = map[string]any{AnnotationAssignStarted: nil}
+	}
+	if len(spec) == 0 && len(meta) == 1 {
+		return node, nil
+	}
+	body, err := json.Marshal(map[string]any{"metadata": meta, "spec": spec})
+	if err != nil {
+		return nil, fmt.Errorf("encode spec patch: %w", err)
+	}
+	out, err := c.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("patch spec of node %s: %w", node.Name, err)
+	}
+	apiWrites.WithLabelValues("spec").Inc()
+	return out, nil
+}
+
+// patchLabels sets labels with a JSON merge patch (refresh path).
+func (c *Controller) patchLabels(ctx context.Context, node *v1.Node, labels map[string]string) error {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		return fmt.Errorf("encode label patch: %w", err)
+	}
+	if _, err := c.client.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("patch labels of node %s: %w", node.Name, err)
+	}
+	apiWrites.WithLabelValues("labels").Inc()
+	return nil
+}
+
+// wantLabels are the labels upstream's node controller and AWS provider set.
+func (c *Controller) wantLabels(node *v1.Node, inst *ec2.Instance) map[string]string {
+	want := map[string]string{}
+	if inst.Type != "" {
+		want[v1.LabelInstanceTypeStable] = inst.Type
+		want[v1.LabelInstanceType] = inst.Type
+	}
+	if inst.Zone != "" {
+		want[v1.LabelTopologyZone] = inst.Zone
+		want[v1.LabelFailureDomainBetaZone] = inst.Zone
+	}
+	if c.opts.Region != "" {
+		want[v1.LabelTopologyRegion] = c.opts.Region
+		want[v1.LabelFailureDomainBetaRegion] = c.opts.Region
+	}
+	if _, ok := node.Labels[LabelZoneID]; !ok && inst.ZoneID != "" {
+		want[LabelZoneID] = inst.ZoneID
+	}
+	return want
+}
+
+// labelChanges returns the wanted labels whose value differs on the node.
+func (c *Controller) labelChanges(node *v1.Node, inst *ec2.Instance) map[string]string {
+	want := c.wantLabels(node, inst)
+	maps.DeleteFunc(want, func(k, v string) bool {
+		cur, ok := node.Labels[k]
+		return ok && cur == v
+	})
+	return want
+}
+
+// betaToGALabels is upstream's label reconciliation for initialized nodes:
+// a beta label whose GA twin is missing or different is copied over.
+func betaToGALabels(node *v1.Node) map[string]string {
+	out := map[string]string{}
+	for beta, ga := range map[string]string{
+		v1.LabelFailureDomainBetaZone:   v1.LabelTopologyZone,
+		v1.LabelFailureDomainBetaRegion: v1.LabelTopologyRegion,
+		v1.LabelInstanceType:            v1.LabelInstanceTypeStable,
+	} {
+		if v, ok := node.Labels[beta]; ok && node.Labels[ga] != v {
+			out[ga] = v
+		}
+	}
+	return out
+}
+
+// reconcileBetaLabels applies betaToGALabels to an initialized node.
+func (c *Controller) reconcileBetaLabels(ctx context.Context, node *v1.Node) error {
+	l := betaToGALabels(node)
+	if len(l) == 0 {
+		return nil
+	}
+	if err := c.patchLabels(ctx, node, l); err != nil {
+		return c.fail(node, ReasonAPIWriteFailed, err, "%v", err)
+	}
+	return nil
+}

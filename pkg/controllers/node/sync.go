@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	cloudproviderapi "k8s.io/cloud-provider/api"
+	"k8s.io/klog/v2"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/addresses"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
+)
+
+// errReported marks an error already turned into a Node event and a metric.
+var errReported = errors.New("reported")
+
+// sync brings one node to its desired state. A positive duration asks for a
+// plain requeue after it; an error asks for a requeue with backoff.
+func (c *Controller) sync(ctx context.Context, name string) (time.Duration, error) {
+	node, err := c.lister.Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("get node %s: %w", name, err)
+	}
+	if !hasCloudTaint(node) && !(c.ipv6() && node.Spec.PodCIDR == "") {
+		return 0, c.reconcileBetaLabels(ctx, node)
+	}
+	return c.initialize(ctx, node)
+}
+
+// plan is what one node should look like, computed before any write.
+type plan struct {
+	inst    *ec2.Instance
+	addrs   []v1.NodeAddress
+	prefix  netip.Prefix // zero in ModeOff
+	ipv6    netip.Addr   // the primary ENI's IPv6 address, zero in ModeOff
+	eniID   string
+	tainted bool
+}
+
+// initialize runs the init path: resolve, ensure IPv6, build addresses,
+// write status, then spec with the taint removed.
+func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Duration, error) {
+	logger := klog.FromContext(ctx).WithValues("node", node.Name)
+	inst, err := c.instanceFor(ctx, node)
+	if err != nil {
+		return 0, err
+	}
+	logger = logger.WithValues("instanceID", inst.ID)
+	p := plan{inst: inst, tainted: hasCloudTaint(node)}
+	view := inst
+	if c.ipv6() {
+		eni := inst.PrimaryENI()
+		if eni == nil {
+			return 0, c.fail(node, ReasonNoPrimaryENI, nil, "instance %s has no ENI at network card 0, device index 0", inst.ID)
+		}
+		p.eniID = eni.ID
+		var after time.Duration
+		node, after, err = c.ensureIPv6(ctx, node, inst, eni, &p)
+		if err != nil || after > 0 {
+			return after, err
+		}
+		view = withAddress(inst, eni.ID, p.ipv6)
+	}
+	addrs, err := c.addressesFor(node, view)
+	if err != nil {
+		return 0, err
+	}
+	p.addrs = addrs
+
+	if !addresses.Equal(node.Status.Addresses, addrs) {
+		node, err = c.patchStatus(ctx, node, addrs)
+		if err != nil {
+			return 0, c.fail(node, ReasonAPIWriteFailed, err, "patch node status: %v", err)
+		}
+	}
+	updated, err := c.patchSpec(ctx, node, &p)
+	if err != nil {
+		reason := ReasonAPIWriteFailed
+		if apierrors.IsConflict(err) {
+			reason = ReasonAPIConflict
+		}
+		return 0, c.fail(node, reason, err, "patch node spec: %v", err)
+	}
+	if p.eniID != "" {
+		c.forgetMemo(p.eniID)
+	}
+	if p.tainted {
+		nodesInitialized.Inc()
+		initLatency.Observe(c.now().Sub(updated.CreationTimestamp.Time).Seconds())
+	}
+	if p.prefix.IsValid() {
+		logger.Info("Node initialized", "eni", p.eniID, "prefix", p.prefix.String(), "ipv6", p.ipv6.String())
+		c.recorder.Eventf(updated, v1.EventTypeNormal, ReasonSynced, "Node synced successfully: podCIDR %s from %s, IPv6 %s", p.prefix, p.eniID, p.ipv6)
+	} else {
+		logger.Info("Node initialized")
+		c.recorder.Event(updated, v1.EventTypeNormal, ReasonSynced, "Node synced successfully")
+	}
+	return 0, nil
+}
+
+// instanceFor resolves the node's instance by providerID, else by private DNS name.
+func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
+	var (
+		inst *ec2.Instance
+		err  error
+	)
+	if node.Spec.ProviderID != "" {
+		id, perr := providerid.Parse(node.Spec.ProviderID)
+		if perr != nil {
+			return nil, c.fail(node, ReasonProviderIDInvalid, perr, "%v", perr)
+		}
+		inst, err = c.cloud.InstanceByID(ctx, id.InstanceID)
+	} else {
+		inst, err = c.cloud.InstanceByPrivateDNSName(ctx, node.Name)
+	}
+	switch {
+	case errors.Is(err, ec2.ErrInstanceNotFound):
+		return nil, c.fail(node, ReasonInstanceNotFound, err, "no instance found: %v", err)
+	case err != nil:
+		return nil, c.fail(node, ReasonDescribeFailed, err, "describe instance: %s", errText(err))
+	case inst.State == ec2.StateTerminated || inst.State == ec2.StateShuttingDown:
+		return nil, c.fail(node, ReasonInstanceNotFound, nil, "instance %s is %s", inst.ID, inst.State)
+	}
+	return inst, nil
+}
+
+// addressesFor builds the node's addresses in family order, keeps kubelet's
+// hostname when the instance gives none (as upstream does), and applies the
+// provided node IP.
+func (c *Controller) addressesFor(node *v1.Node, inst *ec2.Instance) ([]v1.NodeAddress, error) {
+	addrs := addresses.Build(inst, c.opts.Families)
+	if !slices.ContainsFunc(addrs, func(a v1.NodeAddress) bool { return a.Type == v1.NodeHostName }) {
+		for _, a := range node.Status.Addresses {
+			if a.Type == v1.NodeHostName {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	out, err := addresses.ForNode(node, addrs)
+	if err != nil {
+		return nil, c.fail(node, ReasonNodeIPNotFound, err, "%v", err)
+	}
+	return out, nil
+}
+
+// withAddress returns inst, or a copy whose ENI eniID also holds addr when
+// EC2's reply did not show it yet (it came from an assign reply).
+func withAddress(inst *ec2.Instance, eniID string, addr netip.Addr) *ec2.Instance {
+	if !addr.IsValid() {
+		return inst
+	}
+	cp := *inst
+	cp.ENIs = slices.Clone(inst.ENIs)
+	for i := range cp.ENIs {
+		e := &cp.ENIs[i]
+		if e.ID != eniID || slices.ContainsFunc(e.IPv6, func(a ec2.IPv6Address) bool { return a.Addr == addr }) {
+			continue
+		}
+		e.IPv6 = append(slices.Clone(e.IPv6), ec2.IPv6Address{Addr: addr})
+	}
+	return &cp
+}
+
+// fail records a failure: a Warning event on the node carrying the AWS error
+// code when there is one, a metric, and an error for the queue's backoff.
+func (c *Controller) fail(node *v1.Node, reason string, cause error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if code := ec2.ErrorCode(cause); code != "" && !strings.Contains(msg, code) {
+		msg = code + ": " + msg
+	}
+	c.recorder.Event(node, v1.EventTypeWarning, reason, msg)
+	syncErrors.WithLabelValues(reason).Inc()
+	klog.ErrorS(cause, "Node sync failed", "node", node.Name, "providerID", node.Spec.ProviderID, "reason", reason, "message", msg)
+	if cause == nil {
+		return fmt.Errorf("%s: %s: %w", reason, msg, errReported)
+	}
+	return fmt.Errorf("%s: %w", reason, cause)
+}
+
+// errText is an error's text led by its AWS error code, if any.
+func errText(err error) string {
+	if code := ec2.ErrorCode(err); code != "" {
+		return code + ": " + err.Error()
+	}
+	return err.Error()
+}
+
+func hasCloudTaint(n *v1.Node) bool {
+	return slices.ContainsFunc(n.Spec.Taints, func(t v1.Taint) bool {
+		return t.Key == cloudproviderapi.TaintExternalCloudProvider
+	})
+}
