@@ -72,15 +72,18 @@ func (c *Controller) patchSpec(ctx context.Context, node *v1.Node, p *plan) (*v1
 		}
 		spec["taints"] = taints
 	}
-	meta := map[string]any{"resourceVersion": node.ResourceVersion}
+	meta := map[string]any{}
 	if l := c.labelChanges(node, p.inst); len(l) > 0 {
 		meta["labels"] = l
 	}
 	if _, ok := node.Annotations[AnnotationAssignStarted]; ok {
 		meta["annotations"] = map[string]any{AnnotationAssignStarted: nil}
 	}
-	if len(spec) == 0 && len(meta) == 1 {
+	if len(spec) == 0 && len(meta) == 0 {
 		return node, nil
+	}
+	if node.ResourceVersion != "" {
+		meta["resourceVersion"] = node.ResourceVersion
 	}
 	body, err := json.Marshal(map[string]any{"metadata": meta, "spec": spec})
 	if err != nil {
