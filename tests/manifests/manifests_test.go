@@ -10,12 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/gcfg.v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/yaml"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/cloud"
 )
 
 // allSets returns every shipped set of objects: plain manifests, both chart renders and the kOps addon.
@@ -141,33 +142,33 @@ func TestIAMPolicy(t *testing.T) {
 	}
 }
 
-// cloudConfig mirrors the [Global] keys the manifests and chart may write. gcfg fails on
-// unknown keys, so a misspelt key fails here.
-type cloudConfig struct {
-	Global struct {
-		Region               string
-		Zone                 string
-		NodeIPFamilies       []string
-		IPv6PrefixDelegation string
-		IMDSEndpointMode     string
-		EC2DualStackEndpoint bool
-		KubernetesClusterID  string
-	}
-}
-
+// TestCloudConfigParses runs every shipped cloud.conf through the product's own parser: a
+// misspelt key, a bad value or an upstream-only key fails here.
 func TestCloudConfigParses(t *testing.T) {
+	noEnv := func(string) string { return "" }
 	for name, objs := range allSets(t) {
-		for _, cm := range typed[*corev1.ConfigMap](objs) {
-			var c cloudConfig
-			if err := gcfg.ReadStringInto(&c, cm.Data["cloud.conf"]); err != nil {
-				t.Errorf("%s: ConfigMap %s: cloud.conf: %v", name, cm.Name, err)
-				continue
-			}
-			if len(c.Global.NodeIPFamilies) == 0 || c.Global.NodeIPFamilies[0] != "ipv6" {
-				t.Errorf("%s: NodeIPFamilies = %q, want ipv6 first", name, c.Global.NodeIPFamilies)
-			}
-			if c.Global.IPv6PrefixDelegation != "assign" {
-				t.Errorf("%s: IPv6PrefixDelegation = %q, want assign", name, c.Global.IPv6PrefixDelegation)
+		cms := typed[*corev1.ConfigMap](objs)
+		if len(cms) != 1 {
+			t.Errorf("%s: %d ConfigMaps, want 1", name, len(cms))
+			continue
+		}
+		cfg, ignored, err := cloud.ParseConfig(strings.NewReader(cms[0].Data["cloud.conf"]), noEnv)
+		if err != nil {
+			t.Errorf("%s: cloud.conf: %v", name, err)
+			continue
+		}
+		if len(ignored) != 0 {
+			t.Errorf("%s: cloud.conf sets keys the provider ignores: %q", name, ignored)
+		}
+		if len(cfg.NodeIPFamilies) == 0 || cfg.NodeIPFamilies[0] != corev1.IPv6Protocol {
+			t.Errorf("%s: NodeIPFamilies = %q, want IPv6 first", name, cfg.NodeIPFamilies)
+		}
+		if cfg.IPv6PrefixDelegation != cloud.DelegationAssign {
+			t.Errorf("%s: IPv6PrefixDelegation = %q, want assign", name, cfg.IPv6PrefixDelegation)
+		}
+		if strings.HasPrefix(name, "chart-full") || strings.HasPrefix(name, "snapshot-full") {
+			if cfg.IMDSEndpointMode != "IPv6" || !cfg.EC2DualStackEndpoint || cfg.Region != "us-west-2" || cfg.ClusterID() != "example-cluster" {
+				t.Errorf("%s: full values did not reach the config: %+v", name, cfg)
 			}
 		}
 	}
