@@ -1,0 +1,328 @@
+package ec2sim
+
+import (
+	"bytes"
+	"encoding/xml"
+	"net/netip"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// xw writes EC2 response XML.
+type xw struct{ *bytes.Buffer }
+
+func (x xw) open(name string)  { x.WriteString("<" + name + ">") }
+func (x xw) close(name string) { x.WriteString("</" + name + ">") }
+
+func (x xw) el(name, val string) {
+	x.open(name)
+	_ = xml.EscapeText(x.Buffer, []byte(val))
+	x.close(name)
+}
+
+func (x xw) elInt(name string, v int)    { x.el(name, strconv.Itoa(v)) }
+func (x xw) elBool(name string, v bool)  { x.el(name, strconv.FormatBool(v)) }
+func (x xw) elTime(name string, t time.Time) {
+	x.el(name, t.UTC().Format("2006-01-02T15:04:05.000Z"))
+}
+
+// items writes <set><item><field>v</field></item>...</set>, or <set/> if empty.
+func (x xw) items(set, field string, vals []string) {
+	if len(vals) == 0 {
+		x.WriteString("<" + set + "/>")
+		return
+	}
+	x.open(set)
+	for _, v := range vals {
+		x.open("item")
+		if field == "" {
+			_ = xml.EscapeText(x.Buffer, []byte(v))
+		} else {
+			x.el(field, v)
+		}
+		x.close("item")
+	}
+	x.close(set)
+}
+
+func (x xw) tagSet(tags map[string]string) {
+	if len(tags) == 0 {
+		x.WriteString("<tagSet/>")
+		return
+	}
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	x.open("tagSet")
+	for _, k := range keys {
+		x.open("item")
+		x.el("key", k)
+		x.el("value", tags[k])
+		x.close("item")
+	}
+	x.close("tagSet")
+}
+
+func (x xw) v6Set(addrs []v6addr, primaryFlag bool) {
+	if len(addrs) == 0 {
+		x.WriteString("<ipv6AddressesSet/>")
+		return
+	}
+	x.open("ipv6AddressesSet")
+	for _, a := range addrs {
+		x.open("item")
+		x.el("ipv6Address", a.addr.String())
+		if primaryFlag {
+			x.elBool("isPrimaryIpv6", a.primary)
+		}
+		x.close("item")
+	}
+	x.close("ipv6AddressesSet")
+}
+
+func (x xw) prefixSet(set string, ps []netip.Prefix) {
+	vals := make([]string, len(ps))
+	for i, p := range ps {
+		vals[i] = p.String()
+	}
+	x.items(set, "ipv6Prefix", vals)
+}
+
+func (x xw) privateIPs(w *world, e *eni) {
+	x.open("privateIpAddressesSet")
+	for i, a := range e.v4 {
+		x.open("item")
+		x.el("privateIpAddress", a.String())
+		x.el("privateDnsName", w.dnsName(a))
+		x.elBool("primary", i == 0)
+		x.close("item")
+	}
+	x.close("privateIpAddressesSet")
+}
+
+func (x xw) groupSet() {
+	x.WriteString("<groupSet><item><groupId>sg-0123456789abcdef0</groupId><groupName>default</groupName></item></groupSet>")
+}
+
+// primaryENI is device 0 on card 0, else the lowest (card, device).
+func (inst *instance) primaryENI() *eni {
+	var best *eni
+	for _, e := range inst.enis {
+		if best == nil || e.card < best.card || (e.card == best.card && e.device < best.device) {
+			best = e
+		}
+	}
+	return best
+}
+
+// renderInstance writes one instancesSet item as seen at time at.
+func (w *world) renderInstance(x xw, inst *instance, at time.Time) {
+	state := inst.stateAt(at)
+	gone := state == "terminated"
+	x.open("item")
+	x.el("instanceId", inst.id)
+	x.el("imageId", "ami-0abcdef1234567890")
+	x.open("instanceState")
+	x.elInt("code", stateCodes[state])
+	x.el("name", state)
+	x.close("instanceState")
+	if gone {
+		x.WriteString("<privateDnsName/><dnsName/>")
+	} else {
+		x.el("privateDnsName", inst.dns)
+		x.WriteString("<dnsName/>")
+	}
+	x.el("reason", "")
+	x.elInt("amiLaunchIndex", 0)
+	x.WriteString("<productCodes/>")
+	x.el("instanceType", inst.typ)
+	x.elTime("launchTime", inst.launch)
+	x.open("placement")
+	x.el("availabilityZone", inst.subnet.zone.name)
+	x.el("availabilityZoneId", inst.subnet.zone.id)
+	x.WriteString("<groupName/>")
+	x.el("tenancy", "default")
+	x.close("placement")
+	x.open("monitoring")
+	x.el("state", "disabled")
+	x.close("monitoring")
+	if !gone {
+		x.el("subnetId", inst.subnet.id)
+		x.el("vpcId", inst.subnet.vpc.id)
+		x.el("privateIpAddress", inst.privateIP.String())
+		if inst.publicIP != "" && state == "running" {
+			x.el("ipAddress", inst.publicIP)
+		}
+		if p := inst.primaryENI(); p != nil {
+			v6, _ := p.view(at)
+			for _, a := range v6 {
+				if a.primary {
+					x.el("ipv6Address", a.addr.String())
+					break
+				}
+			}
+		}
+	}
+	x.elBool("sourceDestCheck", true)
+	x.groupSet()
+	x.el("architecture", "x86_64")
+	x.el("rootDeviceType", "ebs")
+	x.el("rootDeviceName", "/dev/xvda")
+	x.el("virtualizationType", "hvm")
+	x.el("hypervisor", "xen")
+	x.tagSet(inst.tags)
+	if gone {
+		x.WriteString("<networkInterfaceSet/>")
+	} else {
+		x.open("networkInterfaceSet")
+		for _, e := range inst.enis {
+			w.renderInstanceENI(x, e, at)
+		}
+		x.close("networkInterfaceSet")
+	}
+	x.elBool("ebsOptimized", false)
+	x.elBool("enaSupport", true)
+	x.el("bootMode", "uefi-preferred")
+	x.el("platformDetails", "Linux/UNIX")
+	x.close("item")
+}
+
+func (w *world) renderInstanceENI(x xw, e *eni, at time.Time) {
+	v6, prefixes := e.view(at)
+	x.open("item")
+	x.el("networkInterfaceId", e.id)
+	x.el("subnetId", e.subnet.id)
+	x.el("vpcId", e.subnet.vpc.id)
+	x.el("description", "")
+	x.el("ownerId", w.account)
+	x.el("status", "in-use")
+	x.el("macAddress", e.mac)
+	x.el("privateIpAddress", e.v4[0].String())
+	x.el("privateDnsName", w.dnsName(e.v4[0]))
+	x.elBool("sourceDestCheck", true)
+	x.groupSet()
+	x.open("attachment")
+	x.el("attachmentId", e.attachID)
+	x.elInt("deviceIndex", e.device)
+	x.elInt("networkCardIndex", e.card)
+	x.el("status", "attached")
+	x.elTime("attachTime", e.inst.launch)
+	x.elBool("deleteOnTermination", e.device == 0)
+	x.close("attachment")
+	x.privateIPs(w, e)
+	x.v6Set(v6, true)
+	x.prefixSet("ipv6PrefixSet", prefixes)
+	x.el("interfaceType", "interface")
+	x.close("item")
+}
+
+// renderENI writes one DescribeNetworkInterfaces item.
+func (w *world) renderENI(x xw, e *eni, at time.Time) {
+	v6, prefixes := e.view(at)
+	x.open("item")
+	x.el("networkInterfaceId", e.id)
+	x.el("subnetId", e.subnet.id)
+	x.el("vpcId", e.subnet.vpc.id)
+	x.el("availabilityZone", e.subnet.zone.name)
+	x.el("availabilityZoneId", e.subnet.zone.id)
+	x.el("description", "")
+	x.el("ownerId", w.account)
+	x.elBool("requesterManaged", false)
+	x.el("status", "in-use")
+	x.el("macAddress", e.mac)
+	x.el("privateIpAddress", e.v4[0].String())
+	x.el("privateDnsName", w.dnsName(e.v4[0]))
+	x.elBool("sourceDestCheck", true)
+	x.el("interfaceType", "interface")
+	x.groupSet()
+	x.open("attachment")
+	x.el("attachmentId", e.attachID)
+	x.el("instanceId", e.inst.id)
+	x.el("instanceOwnerId", w.account)
+	x.elInt("deviceIndex", e.device)
+	x.elInt("networkCardIndex", e.card)
+	x.el("status", "attached")
+	x.elTime("attachTime", e.inst.launch)
+	x.elBool("deleteOnTermination", e.device == 0)
+	x.close("attachment")
+	x.WriteString("<tagSet/>")
+	x.privateIPs(w, e)
+	x.v6Set(v6, true)
+	x.prefixSet("ipv6PrefixSet", prefixes)
+	x.elBool("ipv6Native", false)
+	for _, a := range v6 {
+		if a.primary {
+			x.el("ipv6Address", a.addr.String())
+			break
+		}
+	}
+	x.close("item")
+}
+
+func (w *world) renderSubnet(x xw, s *subnet) {
+	x.open("item")
+	x.el("subnetId", s.id)
+	x.el("subnetArn", "arn:aws:ec2:"+w.region+":"+w.account+":subnet/"+s.id)
+	x.el("state", "available")
+	x.el("ownerId", w.account)
+	x.el("vpcId", s.vpc.id)
+	x.el("cidrBlock", s.cidr.String())
+	x.elInt("availableIpAddressCount", (1<<(32-s.cidr.Bits()))-5-len(s.usedV4))
+	x.el("availabilityZone", s.zone.name)
+	x.el("availabilityZoneId", s.zone.id)
+	x.elBool("defaultForAz", false)
+	x.elBool("mapPublicIpOnLaunch", false)
+	x.elBool("assignIpv6AddressOnCreation", s.v6.IsValid())
+	x.elBool("ipv6Native", false)
+	if s.v6.IsValid() {
+		x.open("ipv6CidrBlockAssociationSet")
+		x.open("item")
+		x.el("ipv6CidrBlock", s.v6.String())
+		x.el("associationId", s.assoc)
+		x.open("ipv6CidrBlockState")
+		x.el("state", "associated")
+		x.close("ipv6CidrBlockState")
+		x.el("ipSource", "amazon")
+		x.el("ipv6AddressAttribute", "public")
+		x.close("item")
+		x.close("ipv6CidrBlockAssociationSet")
+	} else {
+		x.WriteString("<ipv6CidrBlockAssociationSet/>")
+	}
+	x.tagSet(s.tags)
+	x.close("item")
+}
+
+func (w *world) renderVPC(x xw, v *vpc) {
+	x.open("item")
+	x.el("vpcId", v.id)
+	x.el("ownerId", w.account)
+	x.el("state", "available")
+	x.el("cidrBlock", v.cidr.String())
+	x.open("cidrBlockAssociationSet")
+	x.open("item")
+	x.el("cidrBlock", v.cidr.String())
+	x.el("associationId", "vpc-cidr-assoc-"+v.id[4:])
+	x.WriteString("<cidrBlockState><state>associated</state></cidrBlockState>")
+	x.close("item")
+	x.close("cidrBlockAssociationSet")
+	if v.v6.IsValid() {
+		x.open("ipv6CidrBlockAssociationSet")
+		x.open("item")
+		x.el("ipv6CidrBlock", v.v6.String())
+		x.el("associationId", "vpc-cidr-assoc-6"+v.id[5:])
+		x.WriteString("<ipv6CidrBlockState><state>associated</state></ipv6CidrBlockState>")
+		x.el("networkBorderGroup", w.region)
+		x.el("ipv6Pool", "Amazon")
+		x.close("item")
+		x.close("ipv6CidrBlockAssociationSet")
+	}
+	x.el("dhcpOptionsId", "dopt-0123456789abcdef0")
+	x.el("instanceTenancy", "default")
+	x.elBool("isDefault", false)
+	x.tagSet(v.tags)
+	x.close("item")
+}

@@ -1,0 +1,233 @@
+// Package ec2sim is an EC2 Query API and IMDSv2 emulator for tests. It speaks
+// the wire protocol the unmodified aws-sdk-go-v2 expects, over real HTTP on
+// loopback, and holds VPCs, subnets, instances, ENIs, IPv6 addresses and /80
+// prefixes described by a YAML scenario.
+package ec2sim
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Scenario describes the world the emulator starts with. Missing IDs,
+// addresses, MACs and DNS names are filled in deterministically.
+type Scenario struct {
+	// Region defaults to us-east-1.
+	Region string `json:"region,omitempty"`
+	// AccountID is the owner of every resource; defaults to 111122223333.
+	AccountID string `json:"accountID,omitempty"`
+	// Seed makes generated IDs and random IPv6 choices reproducible; default 1.
+	Seed int64 `json:"seed,omitempty"`
+	// Zones default to <region>a, <region>b and <region>c.
+	Zones []Zone `json:"zones,omitempty"`
+	// VPCs default to one VPC 10.0.0.0/16 with an IPv6 /56.
+	VPCs []VPC `json:"vpcs,omitempty"`
+	// Subnets default to one dual-stack subnet per zone in the first VPC.
+	Subnets []Subnet `json:"subnets,omitempty"`
+	// InstanceTypes add to (or override) the built-in table.
+	InstanceTypes []InstanceType `json:"instanceTypes,omitempty"`
+	// Instances and their ENIs.
+	Instances []Instance `json:"instances,omitempty"`
+	// IMDSInstance is the instance IMDS answers for; defaults to the first.
+	IMDSInstance string `json:"imdsInstance,omitempty"`
+}
+
+// Zone is an availability zone.
+type Zone struct {
+	Name string `json:"name"`
+	ID   string `json:"id,omitempty"`
+}
+
+// VPC is a virtual private cloud with an IPv4 CIDR and an optional IPv6 /56.
+type VPC struct {
+	ID       string            `json:"id,omitempty"`
+	CIDR     string            `json:"cidr,omitempty"`
+	IPv6CIDR string            `json:"ipv6CIDR,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
+}
+
+// Subnet lives in one zone of one VPC; IPv6CIDR, when set, is a /64.
+type Subnet struct {
+	ID       string            `json:"id,omitempty"`
+	VPC      string            `json:"vpc,omitempty"`
+	Zone     string            `json:"zone,omitempty"`
+	CIDR     string            `json:"cidr"`
+	IPv6CIDR string            `json:"ipv6CIDR,omitempty"`
+	Tags     map[string]string `json:"tags,omitempty"`
+}
+
+// InstanceType carries the networking limits DescribeInstanceTypes reports
+// and AssignIpv6Addresses enforces.
+type InstanceType struct {
+	Name         string `json:"name"`
+	MaxENIs      int    `json:"maxENIs"`
+	IPv4PerENI   int    `json:"ipv4PerENI"`
+	IPv6PerENI   int    `json:"ipv6PerENI"`
+	NetworkCards int    `json:"networkCards,omitempty"`
+}
+
+// Instance is an EC2 instance in scenario form.
+type Instance struct {
+	ID             string            `json:"id,omitempty"`
+	Type           string            `json:"type,omitempty"`
+	Subnet         string            `json:"subnet,omitempty"`
+	State          string            `json:"state,omitempty"`
+	PrivateDNSName string            `json:"privateDNSName,omitempty"`
+	PublicIP       string            `json:"publicIP,omitempty"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	LaunchTime     time.Time         `json:"launchTime,omitzero"`
+	ENIs           []ENI             `json:"enis,omitempty"`
+}
+
+// ENI is a network interface attached to an instance.
+type ENI struct {
+	ID               string     `json:"id,omitempty"`
+	Subnet           string     `json:"subnet,omitempty"`
+	DeviceIndex      int        `json:"deviceIndex"`
+	NetworkCardIndex int        `json:"networkCardIndex,omitempty"`
+	PrivateIPs       []string   `json:"privateIPs,omitempty"`
+	IPv6             []IPv6Addr `json:"ipv6,omitempty"`
+	IPv6Prefixes     []string   `json:"ipv6Prefixes,omitempty"`
+	// IPv6AddressCount and IPv6PrefixCount ask the emulator to assign that
+	// many random addresses and /80 prefixes at load time, as a launch
+	// template would.
+	IPv6AddressCount int    `json:"ipv6AddressCount,omitempty"`
+	IPv6PrefixCount  int    `json:"ipv6PrefixCount,omitempty"`
+	MAC              string `json:"mac,omitempty"`
+}
+
+// IPv6Addr is an IPv6 address on an ENI.
+type IPv6Addr struct {
+	Address string `json:"address"`
+	Primary bool   `json:"primary,omitempty"`
+}
+
+// ParseScenario decodes a YAML (or JSON) scenario; unknown fields are errors.
+func ParseScenario(data []byte) (*Scenario, error) {
+	var s Scenario
+	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+		return nil, fmt.Errorf("parse scenario: %w", err)
+	}
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("invalid scenario: %w", err)
+	}
+	return &s, nil
+}
+
+// LoadScenario reads and parses a scenario file.
+func LoadScenario(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read scenario: %w", err)
+	}
+	return ParseScenario(data)
+}
+
+// validate checks the syntax of addresses and CIDRs; references are checked
+// when the world is built.
+func (s *Scenario) validate() error {
+	var errs []error
+	for _, v := range s.VPCs {
+		errs = append(errs, checkPrefix("vpc cidr", v.CIDR, true, 0), checkPrefix("vpc ipv6CIDR", v.IPv6CIDR, false, 56))
+	}
+	for _, sn := range s.Subnets {
+		errs = append(errs, checkPrefix("subnet cidr", sn.CIDR, true, 0), checkPrefix("subnet ipv6CIDR", sn.IPv6CIDR, false, 64))
+		if sn.CIDR == "" {
+			errs = append(errs, fmt.Errorf("subnet %q: cidr is required", sn.ID))
+		}
+	}
+	for _, in := range s.Instances {
+		if in.State != "" {
+			if _, ok := stateCodes[in.State]; !ok {
+				errs = append(errs, fmt.Errorf("instance %q: unknown state %q", in.ID, in.State))
+			}
+		}
+		for _, e := range in.ENIs {
+			for _, ip := range e.PrivateIPs {
+				if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
+					errs = append(errs, fmt.Errorf("eni %q: bad private IP %q", e.ID, ip))
+				}
+			}
+			for _, a := range e.IPv6 {
+				if p, err := netip.ParseAddr(a.Address); err != nil || !p.Is6() || p.Is4In6() {
+					errs = append(errs, fmt.Errorf("eni %q: bad IPv6 address %q", e.ID, a.Address))
+				}
+			}
+			for _, p := range e.IPv6Prefixes {
+				errs = append(errs, checkPrefix("eni ipv6Prefixes", p, false, 80))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkPrefix(what, s string, v4 bool, bits int) error {
+	if s == "" {
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s %q: %w", what, s, err)
+	case p.Addr().Is4() != v4:
+		return fmt.Errorf("%s %q: wrong address family", what, s)
+	case p != p.Masked():
+		return fmt.Errorf("%s %q: host bits set", what, s)
+	case bits != 0 && p.Bits() != bits:
+		return fmt.Errorf("%s %q: must be a /%d", what, s, bits)
+	}
+	return nil
+}
+
+// Generate describes a large synthetic scenario.
+type Generate struct {
+	// Region defaults to us-east-1.
+	Region string
+	// Instances is the number of running instances (m5.large, one ENI each).
+	Instances int
+	// PrePrefixed gives every primary ENI an IPv6 address and a /80 already.
+	PrePrefixed bool
+	// IPv6Subnet gives the subnets an IPv6 /64 (otherwise they are IPv4-only).
+	IPv6Subnet bool
+	// Zones spreads instances over this many zones (default 3, at most 6).
+	Zones int
+	// Seed for IDs and random choices (default 1).
+	Seed int64
+}
+
+// GenerateScenario builds a scenario with g.Instances instances spread over
+// one /20 subnet per zone.
+func GenerateScenario(g Generate) *Scenario {
+	if g.Region == "" {
+		g.Region = "us-east-1"
+	}
+	if g.Zones <= 0 {
+		g.Zones = 3
+	}
+	g.Zones = min(g.Zones, 6)
+	s := &Scenario{Region: g.Region, Seed: g.Seed}
+	s.VPCs = []VPC{{CIDR: "10.0.0.0/16", IPv6CIDR: "2600:1f18:4000:a900::/56"}}
+	for z := range g.Zones {
+		zone := g.Region + string(rune('a'+z))
+		s.Zones = append(s.Zones, Zone{Name: zone})
+		sn := Subnet{ID: genID("subnet-", g.Seed, uint64(1<<20+z)), Zone: zone, CIDR: fmt.Sprintf("10.0.%d.0/20", z*16)}
+		if g.IPv6Subnet {
+			sn.IPv6CIDR = fmt.Sprintf("2600:1f18:4000:a9%02x::/64", z+1)
+		}
+		s.Subnets = append(s.Subnets, sn)
+	}
+	s.Instances = make([]Instance, 0, g.Instances)
+	for i := range g.Instances {
+		in := Instance{Type: "m5.large", State: "running", Subnet: s.Subnets[i%g.Zones].ID}
+		if g.PrePrefixed && g.IPv6Subnet {
+			in.ENIs = []ENI{{DeviceIndex: 0, IPv6AddressCount: 1, IPv6PrefixCount: 1}}
+		}
+		s.Instances = append(s.Instances, in)
+	}
+	return s
+}

@@ -1,0 +1,403 @@
+package ec2sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The static test credentials the emulator accepts.
+const (
+	AccessKeyID     = "AKIAEC2SIMEXAMPLE001"
+	SecretAccessKey = "ec2sim/secret/access/key/EXAMPLE0000000000"
+)
+
+// APIVersion is the only EC2 API version the emulator speaks.
+const APIVersion = "2016-11-15"
+
+const xmlns = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+// Options configure Start.
+type Options struct {
+	// Scenario is the initial world; nil means the defaults with no instances.
+	Scenario *Scenario
+	// Policy is an optional IAM policy JSON; nil allows everything.
+	Policy []byte
+	// Throttling enforces AWS's default token buckets.
+	Throttling bool
+	// Addr is the IPv4 listen address, default 127.0.0.1:0. The server also
+	// listens on [::1], on the same port when it is free.
+	Addr string
+}
+
+type handlerFunc func(w *world, p *params, rc reqCtx) *apiError
+
+// action describes one EC2 API action.
+type action struct {
+	handle   handlerFunc
+	mutating bool
+}
+
+var actions = map[string]action{
+	"DescribeInstances":         {handle: describeInstances},
+	"DescribeNetworkInterfaces": {handle: describeNetworkInterfaces},
+	"DescribeSubnets":           {handle: describeSubnets},
+	"DescribeVpcs":              {handle: describeVpcs},
+	"DescribeAvailabilityZones": {handle: describeAvailabilityZones},
+	"DescribeInstanceTypes":     {handle: describeInstanceTypes},
+	"AssignIpv6Addresses":       {handle: assignIpv6Addresses, mutating: true},
+	"UnassignIpv6Addresses":     {handle: unassignIpv6Addresses, mutating: true},
+	"CreateTags":                {handle: createTags, mutating: true},
+	"DeleteTags":                {handle: deleteTags, mutating: true},
+}
+
+// Sim is a running emulator.
+type Sim struct {
+	mu sync.Mutex // guards w
+	w  *world
+
+	cmu       sync.Mutex // guards everything below
+	counts    map[string]map[string]int
+	faults    map[string]Fault
+	frng      *rand.Rand
+	throttle  bool
+	buckets   map[string]*bucket
+	bucketCfg map[string][2]float64
+	timers    []*time.Timer
+	tokens    map[string]time.Time
+
+	policy    *policy
+	reqSeq    atomic.Uint64
+	srv       *http.Server
+	listeners []net.Listener
+	endpoint  string
+	endpoint6 string
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// Start builds the world of opts.Scenario and serves it on loopback.
+func Start(opts Options) (*Sim, error) {
+	sc := opts.Scenario
+	if sc == nil {
+		sc = &Scenario{}
+	}
+	w, err := newWorld(sc)
+	if err != nil {
+		return nil, fmt.Errorf("build scenario: %w", err)
+	}
+	s := &Sim{
+		w: w, counts: map[string]map[string]int{}, faults: map[string]Fault{},
+		frng: rand.New(rand.NewPCG(uint64(w.seed), 0xfa17)), throttle: opts.Throttling,
+		buckets: map[string]*bucket{}, bucketCfg: map[string][2]float64{}, tokens: map[string]time.Time{},
+		closed: make(chan struct{}),
+	}
+	if opts.Policy != nil {
+		if s.policy, err = parsePolicy(opts.Policy); err != nil {
+			return nil, err
+		}
+	}
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln4, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	port := ln4.Addr().(*net.TCPAddr).Port
+	ln6, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
+	if err != nil {
+		ln6, err = net.Listen("tcp6", "[::1]:0")
+	}
+	if err != nil {
+		ln4.Close()
+		return nil, fmt.Errorf("listen [::1]: %w", err)
+	}
+	s.listeners = []net.Listener{ln4, ln6}
+	s.endpoint = "http://" + ln4.Addr().String()
+	s.endpoint6 = "http://" + ln6.Addr().String()
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range s.listeners {
+		go func() { _ = s.srv.Serve(ln) }()
+	}
+	return s, nil
+}
+
+// Close stops the server and pending scheduled terminations.
+func (s *Sim) Close() {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		_ = s.srv.Close()
+		s.cmu.Lock()
+		for _, t := range s.timers {
+			t.Stop()
+		}
+		s.cmu.Unlock()
+	})
+}
+
+// Endpoint is the IPv4 base URL, e.g. http://127.0.0.1:PORT.
+func (s *Sim) Endpoint() string { return s.endpoint }
+
+// EndpointIPv6 is the IPv6 base URL, e.g. http://[::1]:PORT.
+func (s *Sim) EndpointIPv6() string { return s.endpoint6 }
+
+// Region is the scenario's region.
+func (s *Sim) Region() string { return s.w.region }
+
+// ServeHTTP routes EC2 (/), IMDS (/latest/) and admin (/_ec2sim/) requests.
+func (s *Sim) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/latest/"):
+		s.serveIMDS(rw, r)
+	case strings.HasPrefix(r.URL.Path, "/_ec2sim/"):
+		s.serveAdmin(rw, r)
+	default:
+		s.serveEC2(rw, r)
+	}
+}
+
+func (s *Sim) requestID() string {
+	n := s.reqSeq.Add(1)
+	x := splitmix(n ^ uint64(s.w.seed)<<32)
+	return fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", uint32(x), uint16(x>>32), uint16(x>>48)&0xfff, n>>48&0xfff, n&0xffffffffffff)
+}
+
+// readForm extracts the ec2Query parameters from a POST body (or a GET
+// query string).
+func readForm(r *http.Request) (*params, *apiError) {
+	switch r.Method {
+	case http.MethodGet:
+		return parseForm(r.URL.RawQuery)
+	case http.MethodPost:
+	default:
+		return nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "The HTTP method %s is not supported.", r.Method)
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "Unsupported content type %q", r.Header.Get("Content-Type"))
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "read body: %v", err)
+	}
+	if len(body) > 1<<20 {
+		return nil, errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
+	}
+	return parseForm(string(body))
+}
+
+// checkAuth requires a SigV4 Authorization header scoped to the region and
+// ec2, with the emulator's access key.
+func (s *Sim) checkAuth(r *http.Request) *apiError {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+	}
+	rest, ok := strings.CutPrefix(auth, "AWS4-HMAC-SHA256 ")
+	if !ok {
+		return errf(http.StatusUnauthorized, "AuthFailure", "Unsupported authorization scheme; use AWS4-HMAC-SHA256")
+	}
+	var cred string
+	for _, part := range strings.Split(rest, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "Credential="); ok {
+			cred = v
+		}
+	}
+	scope := strings.Split(cred, "/")
+	if len(scope) != 5 || scope[4] != "aws4_request" || len(scope[1]) != 8 {
+		return errf(http.StatusUnauthorized, "AuthFailure", "Malformed credential scope %q", cred)
+	}
+	if scope[0] != AccessKeyID {
+		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+	}
+	if scope[2] != s.w.region || scope[3] != "ec2" {
+		return errf(http.StatusUnauthorized, "AuthFailure",
+			"Credential should be scoped to a valid region and service: expected %s/ec2, got %s/%s", s.w.region, scope[2], scope[3])
+	}
+	if d := r.Header.Get("X-Amz-Date"); d != "" {
+		t, err := time.Parse("20060102T150405Z", d)
+		if err != nil || t.Format("20060102") != scope[1] {
+			return errf(http.StatusUnauthorized, "AuthFailure", "X-Amz-Date %q does not match the credential scope", d)
+		}
+		if skew := time.Since(t); skew > 15*time.Minute || skew < -15*time.Minute {
+			return errf(http.StatusBadRequest, "RequestExpired", "Request has expired.")
+		}
+	}
+	return nil
+}
+
+func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
+	rid := s.requestID()
+	p, aerr := readForm(r)
+	name := ""
+	if aerr == nil {
+		name = p.get("Action")
+		aerr = s.checkAuth(r)
+	}
+	var act action
+	var rc reqCtx
+	var body bytes.Buffer
+	if aerr == nil {
+		act, aerr = s.precheck(r.Context(), name, p, &rc)
+	}
+	if aerr == nil {
+		rc.x = xw{&body}
+		s.mu.Lock()
+		aerr = act.handle(s.w, p, rc)
+		s.mu.Unlock()
+	}
+	outcome := "success"
+	if aerr != nil {
+		outcome = aerr.Code
+		if aerr.Code == "RequestLimitExceeded" {
+			outcome = "throttled"
+		}
+	}
+	s.count(name, outcome)
+	h := rw.Header()
+	h.Set("Content-Type", "text/xml;charset=UTF-8")
+	h.Set("Server", "AmazonEC2")
+	h.Set("X-Amzn-Requestid", rid)
+	if aerr != nil {
+		rw.WriteHeader(aerr.Status)
+		var b bytes.Buffer
+		x := xw{&b}
+		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+		x.open("Response")
+		x.open("Errors")
+		x.open("Error")
+		x.el("Code", aerr.Code)
+		x.el("Message", aerr.Message)
+		x.close("Error")
+		x.close("Errors")
+		x.el("RequestID", rid)
+		x.close("Response")
+		_, _ = rw.Write(b.Bytes())
+		return
+	}
+	rw.WriteHeader(http.StatusOK)
+	var b bytes.Buffer
+	b.Grow(body.Len() + 200)
+	fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<%sResponse xmlns=%q>\n    <requestId>%s</requestId>\n", name, xmlns, rid)
+	b.Write(body.Bytes())
+	fmt.Fprintf(&b, "\n</%sResponse>", name)
+	_, _ = rw.Write(b.Bytes())
+}
+
+// precheck validates Version and Action and applies the policy, DryRun,
+// throttling and injected faults, in that order.
+func (s *Sim) precheck(ctx context.Context, name string, p *params, rc *reqCtx) (action, *apiError) {
+	switch v := p.get("Version"); {
+	case !p.has("Version"):
+		return action{}, missing("Version")
+	case v != APIVersion:
+		return action{}, errf(http.StatusBadRequest, "NoSuchVersion", "The requested version (%s) of service AmazonEC2 does not exist", v)
+	}
+	if name == "" {
+		return action{}, errf(http.StatusBadRequest, "MissingAction", "The request must contain the parameter Action")
+	}
+	act, ok := actions[name]
+	if !ok {
+		return action{}, errf(http.StatusBadRequest, "InvalidAction", "The action %s is not valid for this web service.", name)
+	}
+	if s.policy != nil && !s.policy.allows(name, s.resources(name, p)) {
+		return act, errf(http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation.")
+	}
+	dry, aerr := p.boolParam("DryRun")
+	if aerr != nil {
+		return act, aerr
+	}
+	if dry {
+		return act, errf(http.StatusPreconditionFailed, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.")
+	}
+	now := time.Now()
+	if !s.takeToken(name, p, now) {
+		return act, errf(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
+	}
+	f := s.fault(name)
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return act, errf(http.StatusServiceUnavailable, "RequestCanceled", "The client went away.")
+		case <-s.closed:
+			t.Stop()
+			return act, errf(http.StatusServiceUnavailable, "Unavailable", "The service is shutting down.")
+		}
+	}
+	if f.ErrorRate > 0 && s.roll() < f.ErrorRate {
+		code, status := f.Code, f.Status
+		if code == "" {
+			code = "InternalError"
+		}
+		if status == 0 {
+			status = defaultStatus(code)
+		}
+		return act, errf(status, code, "%s", faultMessage(code))
+	}
+	rc.now = time.Now()
+	if f.ConsistencyLag > 0 && !act.mutating {
+		rc.at = rc.now.Add(-f.ConsistencyLag)
+	}
+	return act, nil
+}
+
+func defaultStatus(code string) int {
+	switch code {
+	case "InternalError":
+		return http.StatusInternalServerError
+	case "RequestLimitExceeded", "Unavailable", "ServiceUnavailable":
+		return http.StatusServiceUnavailable
+	case "UnauthorizedOperation":
+		return http.StatusForbidden
+	case "AuthFailure":
+		return http.StatusUnauthorized
+	}
+	return http.StatusBadRequest
+}
+
+func faultMessage(code string) string {
+	switch code {
+	case "InternalError":
+		return "An internal error has occurred. Retry your request, but if the problem persists, contact us with details by posting a message on the AWS forums."
+	case "RequestLimitExceeded":
+		return "Request limit exceeded."
+	case "Unavailable", "ServiceUnavailable":
+		return "The server is overloaded and can't handle the request."
+	}
+	return "Injected fault " + code + "."
+}
+
+func (s *Sim) roll() float64 {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.frng.Float64()
+}
+
+func (s *Sim) count(action, outcome string) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	m := s.counts[action]
+	if m == nil {
+		m = map[string]int{}
+		s.counts[action] = m
+	}
+	m[outcome]++
+}
+
+// errClosed is returned by API calls on a closed Sim.
+var errClosed = errors.New("ec2sim: closed")

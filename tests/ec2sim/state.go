@@ -1,0 +1,98 @@
+package ec2sim
+
+import "maps"
+
+// State is a JSON-able dump of the emulated account.
+type State struct {
+	Region    string          `json:"region"`
+	Subnets   []SubnetState   `json:"subnets"`
+	Instances []InstanceState `json:"instances"`
+}
+
+// SubnetState is one subnet with its address usage.
+type SubnetState struct {
+	ID       string `json:"id"`
+	VPC      string `json:"vpc"`
+	Zone     string `json:"zone"`
+	CIDR     string `json:"cidr"`
+	IPv6CIDR string `json:"ipv6CIDR,omitempty"`
+	// IPv6Addresses and IPv6Prefixes count what is assigned in the subnet.
+	IPv6Addresses int `json:"ipv6Addresses"`
+	IPv6Prefixes  int `json:"ipv6Prefixes"`
+}
+
+// InstanceState is one instance; terminated instances have no ENIs.
+type InstanceState struct {
+	ID             string            `json:"id"`
+	Type           string            `json:"type"`
+	State          string            `json:"state"`
+	PrivateDNSName string            `json:"privateDNSName"`
+	PrivateIP      string            `json:"privateIP"`
+	Subnet         string            `json:"subnet"`
+	Zone           string            `json:"zone"`
+	Tags           map[string]string `json:"tags,omitempty"`
+	ENIs           []ENIState        `json:"enis"`
+}
+
+// ENIState is one ENI with its current addresses and prefixes.
+type ENIState struct {
+	ID               string     `json:"id"`
+	Subnet           string     `json:"subnet"`
+	MAC              string     `json:"mac"`
+	DeviceIndex      int        `json:"deviceIndex"`
+	NetworkCardIndex int        `json:"networkCardIndex"`
+	PrivateIPs       []string   `json:"privateIPs"`
+	IPv6             []IPv6Addr `json:"ipv6"`
+	IPv6Prefixes     []string   `json:"ipv6Prefixes"`
+}
+
+// State returns the current (not lagged) state.
+func (s *Sim) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.w
+	st := State{Region: w.region}
+	for _, sn := range w.subnets {
+		ss := SubnetState{ID: sn.id, VPC: sn.vpc.id, Zone: sn.zone.name, CIDR: sn.cidr.String(), IPv6Addresses: len(sn.usedV6)}
+		if sn.v6.IsValid() {
+			ss.IPv6CIDR = sn.v6.String()
+		}
+		for _, u := range sn.slots {
+			if u.prefix {
+				ss.IPv6Prefixes++
+			}
+		}
+		st.Subnets = append(st.Subnets, ss)
+	}
+	for _, inst := range w.instances {
+		is := InstanceState{ID: inst.id, Type: inst.typ, State: inst.state(), PrivateDNSName: inst.dns,
+			PrivateIP: inst.privateIP.String(), Subnet: inst.subnet.id, Zone: inst.subnet.zone.name,
+			Tags: maps.Clone(inst.tags), ENIs: []ENIState{}}
+		for _, e := range inst.enis {
+			if e.released {
+				continue
+			}
+			es := ENIState{ID: e.id, Subnet: e.subnet.id, MAC: e.mac, DeviceIndex: e.device, NetworkCardIndex: e.card,
+				PrivateIPs: addrStrings(e.v4), IPv6: []IPv6Addr{}, IPv6Prefixes: []string{}}
+			for _, a := range e.v6 {
+				es.IPv6 = append(es.IPv6, IPv6Addr{Address: a.addr.String(), Primary: a.primary})
+			}
+			for _, p := range e.prefixes {
+				es.IPv6Prefixes = append(es.IPv6Prefixes, p.String())
+			}
+			is.ENIs = append(is.ENIs, es)
+		}
+		st.Instances = append(st.Instances, is)
+	}
+	return st
+}
+
+// Instance returns the state of one instance.
+func (st State) Instance(id string) (InstanceState, bool) {
+	for _, in := range st.Instances {
+		if in.ID == id {
+			return in, true
+		}
+	}
+	return InstanceState{}, false
+}
