@@ -169,8 +169,8 @@ func describeSubnets(w *world, p *params, rc reqCtx) *apiError {
 }
 
 var vpcFilters = map[string]fieldFunc[*vpc]{
-	"vpc-id":     func(_ *world, v *vpc, _ time.Time) []string { return []string{v.id} },
-	"cidr":       func(_ *world, v *vpc, _ time.Time) []string { return []string{v.cidr.String()} },
+	"vpc-id": func(_ *world, v *vpc, _ time.Time) []string { return []string{v.id} },
+	"cidr":   func(_ *world, v *vpc, _ time.Time) []string { return []string{v.cidr.String()} },
 	"cidr-block-association.cidr-block": func(_ *world, v *vpc, _ time.Time) []string {
 		return []string{v.cidr.String()}
 	},

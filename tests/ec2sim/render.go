@@ -21,8 +21,8 @@ func (x xw) el(name, val string) {
 	x.close(name)
 }
 
-func (x xw) elInt(name string, v int)    { x.el(name, strconv.Itoa(v)) }
-func (x xw) elBool(name string, v bool)  { x.el(name, strconv.FormatBool(v)) }
+func (x xw) elInt(name string, v int)   { x.el(name, strconv.Itoa(v)) }
+func (x xw) elBool(name string, v bool) { x.el(name, strconv.FormatBool(v)) }
 func (x xw) elTime(name string, t time.Time) {
 	x.el(name, t.UTC().Format("2006-01-02T15:04:05.000Z"))
 }
