@@ -330,7 +330,12 @@ func gcfgError(err error) error {
 		list = []error{err}
 	}
 	out := make([]error, 0, len(list))
+	seen := map[string]bool{}
 	for _, e := range list {
+		if seen[e.Error()] {
+			continue
+		}
+		seen[e.Error()] = true
 		if rest, ok := strings.CutPrefix(e.Error(), "can't store data at "); ok {
 			out = append(out, fmt.Errorf("cloud config: unknown key or section: %s", rest))
 		} else {

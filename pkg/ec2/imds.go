@@ -41,6 +41,10 @@ func GetMetadata(ctx context.Context, endpointMode, endpoint string) (*Metadata,
 	case endpointMode != "":
 		return nil, fmt.Errorf("imds endpoint mode %q: want IPv4 or IPv6", endpointMode)
 	}
+	return getMetadata(ctx, opts)
+}
+
+func getMetadata(ctx context.Context, opts imds.Options) (*Metadata, error) {
 	client := imds.New(opts)
 	get := func(path string) (string, error) {
 		out, err := client.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})

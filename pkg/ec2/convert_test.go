@@ -1,0 +1,148 @@
+package ec2
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+func sdkInstance() ec2types.Instance {
+	eni := func(id string, card, dev int32, v4 []string, v6 []ec2types.InstanceIpv6Address, pfx []string) ec2types.InstanceNetworkInterface {
+		n := ec2types.InstanceNetworkInterface{
+			NetworkInterfaceId: aws.String(id),
+			Attachment:         &ec2types.InstanceNetworkInterfaceAttachment{NetworkCardIndex: aws.Int32(card), DeviceIndex: aws.Int32(dev)},
+			Ipv6Addresses:      v6,
+		}
+		for k, a := range v4 {
+			n.PrivateIpAddresses = append(n.PrivateIpAddresses, ec2types.InstancePrivateIpAddress{PrivateIpAddress: aws.String(a), Primary: aws.Bool(k == 0)})
+		}
+		for _, p := range pfx {
+			n.Ipv6Prefixes = append(n.Ipv6Prefixes, ec2types.InstanceIpv6Prefix{Ipv6Prefix: aws.String(p)})
+		}
+		return n
+	}
+	return ec2types.Instance{
+		InstanceId:       aws.String("i-0123456789abcdef0"),
+		InstanceType:     "m5.large",
+		State:            &ec2types.InstanceState{Name: "running"},
+		Placement:        &ec2types.Placement{AvailabilityZone: aws.String("us-east-1a"), AvailabilityZoneId: aws.String("use1-az1")},
+		PrivateDnsName:   aws.String("ip-10-0-0-1.ec2.internal"),
+		PrivateIpAddress: aws.String("10.0.0.1"),
+		PublicIpAddress:  aws.String("3.3.3.3"),
+		Tags:             []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String("n1")}},
+		NetworkInterfaces: []ec2types.InstanceNetworkInterface{
+			eni("eni-c", 1, 0, []string{"10.0.2.1"}, nil, nil),
+			eni("eni-b", 0, 1, []string{"10.0.1.1", "10.0.1.2"}, []ec2types.InstanceIpv6Address{{Ipv6Address: aws.String("2600::b")}}, nil),
+			eni("eni-a", 0, 0, []string{"10.0.0.1", "10.0.0.9"},
+				[]ec2types.InstanceIpv6Address{{Ipv6Address: aws.String("2600::9")}, {Ipv6Address: aws.String("2600::5"), IsPrimaryIpv6: aws.Bool(true)}},
+				[]string{"2600:0:0:1:2::/80", "2600:0:0:1:1::/80", "garbage"}),
+		},
+	}
+}
+
+// TestFromSDKIndependentOfListOrder shuffles ENIs, addresses and prefixes and
+// expects the same model every time.
+func TestFromSDKIndependentOfListOrder(t *testing.T) {
+	base := sdkInstance()
+	want := fromSDK(&base)
+	if got := []string{want.ENIs[0].ID, want.ENIs[1].ID, want.ENIs[2].ID}; !slices.Equal(got, []string{"eni-a", "eni-b", "eni-c"}) {
+		t.Fatalf("ENI order = %v", got)
+	}
+	p := want.PrimaryENI()
+	if p == nil || p.ID != "eni-a" {
+		t.Fatalf("primary ENI = %+v", p)
+	}
+	if a, _ := p.PrimaryIPv6(); a != netip.MustParseAddr("2600::5") {
+		t.Errorf("primary IPv6 = %v", a)
+	}
+	if pf, _ := p.PodPrefix(); pf != netip.MustParsePrefix("2600:0:0:1:1::/80") {
+		t.Errorf("pod prefix = %v", pf)
+	}
+	if len(p.IPv6Prefixes) != 2 {
+		t.Errorf("garbage prefix kept: %v", p.IPv6Prefixes)
+	}
+	if !slices.Equal(p.PrivateIPv4, []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.9")}) {
+		t.Errorf("private IPv4 = %v", p.PrivateIPv4)
+	}
+	if want.ZoneID != "use1-az1" || want.PublicIP != netip.MustParseAddr("3.3.3.3") || want.Tags["Name"] != "n1" {
+		t.Errorf("fields: %+v", want)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		in := sdkInstance()
+		rng.Shuffle(len(in.NetworkInterfaces), func(i, j int) {
+			in.NetworkInterfaces[i], in.NetworkInterfaces[j] = in.NetworkInterfaces[j], in.NetworkInterfaces[i]
+		})
+		for k := range in.NetworkInterfaces {
+			n := &in.NetworkInterfaces[k]
+			rng.Shuffle(len(n.Ipv6Prefixes), func(i, j int) { n.Ipv6Prefixes[i], n.Ipv6Prefixes[j] = n.Ipv6Prefixes[j], n.Ipv6Prefixes[i] })
+			rng.Shuffle(len(n.PrivateIpAddresses), func(i, j int) {
+				n.PrivateIpAddresses[i], n.PrivateIpAddresses[j] = n.PrivateIpAddresses[j], n.PrivateIpAddresses[i]
+			})
+		}
+		got := fromSDK(&in)
+		// IPv6 keeps EC2's order by contract; compare the rest.
+		for k := range got.ENIs {
+			got.ENIs[k].IPv6 = want.ENIs[k].IPv6
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("shuffled input gave\n%+v\nwant\n%+v", got, want)
+		}
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	in := sdkInstance()
+	a := fromSDK(&in)
+	b := a.clone()
+	b.Tags["Name"] = "changed"
+	b.ENIs[0].PrivateIPv4[0] = netip.MustParseAddr("1.1.1.1")
+	b.ENIs[0].IPv6Prefixes[0] = netip.MustParsePrefix("::/80")
+	if a.Tags["Name"] != "n1" || a.ENIs[0].PrivateIPv4[0] == b.ENIs[0].PrivateIPv4[0] || a.ENIs[0].IPv6Prefixes[0] == b.ENIs[0].IPv6Prefixes[0] {
+		t.Fatal("clone shares memory with the original")
+	}
+}
+
+func TestNamedIDs(t *testing.T) {
+	set := []string{"i-0123456789abcdef0", "i-0123456789abcdef1", "i-xyz", "i-11111111"}
+	tests := []struct {
+		msg  string
+		want []string
+	}{
+		{"The instance ID 'i-0123456789abcdef0' does not exist", []string{"i-0123456789abcdef0"}},
+		{"The instance IDs 'i-0123456789abcdef0, i-0123456789abcdef1' do not exist", []string{"i-0123456789abcdef0", "i-0123456789abcdef1"}},
+		{`Invalid id: "i-xyz"`, []string{"i-xyz"}},
+		{"The instance ID 'i-11111111111' does not exist", nil},
+		{"something else", nil},
+	}
+	for _, tc := range tests {
+		err := &smithy.GenericAPIError{Code: codeInstanceNotFound, Message: tc.msg}
+		if got := namedIDs(err, set); !slices.Equal(got, tc.want) {
+			t.Errorf("namedIDs(%q) = %v, want %v", tc.msg, got, tc.want)
+		}
+	}
+}
+
+func TestErrorClassification(t *testing.T) {
+	throttle := &smithy.GenericAPIError{Code: "RequestLimitExceeded", Message: "Request limit exceeded."}
+	wrapped := errors.Join(errors.New("context"), throttle)
+	if ErrorCode(wrapped) != "RequestLimitExceeded" || !IsThrottle(wrapped) {
+		t.Errorf("throttle not recognised: code %q", ErrorCode(wrapped))
+	}
+	nf := &smithy.GenericAPIError{Code: codeInstanceNotFound}
+	if IsThrottle(nf) || IsThrottle(nil) || ErrorCode(errors.New("plain")) != "" {
+		t.Error("non-throttle misclassified")
+	}
+	for err, want := range map[error]string{nil: "ok", nf: codeInstanceNotFound, &smithy.GenericAPIError{Code: "bad code <x>"}: "other", errors.New("x"): "error"} {
+		if got := codeLabel(err); got != want {
+			t.Errorf("codeLabel(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
