@@ -87,6 +87,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 
 	missing := describeMissing(!hasAddr, len(prefixes) == 0)
 	if c.opts.Mode != ModeAssign {
+		c.cloud.Forget(inst.ID) // the retry must see what EC2 holds then
 		return node, 0, c.fail(node, ReasonIPv6NotAssigned, nil,
 			"primary ENI %s has no %s; mode %q never assigns", eni.ID, missing, c.opts.Mode)
 	}
@@ -98,6 +99,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 			c.recorder.Eventf(node, v1.EventTypeNormal, ReasonAssignPending,
 				"assignment on %s started at %s is not visible yet; waiting up to %s before assigning again",
 				eni.ID, in.at.Format(time.RFC3339), wait.Round(time.Second))
+			c.cloud.Forget(inst.ID)
 			return node, 0, errSettling
 		}
 	}

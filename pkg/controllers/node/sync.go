@@ -79,10 +79,11 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	p.addrs = addrs
 
 	if !addresses.Equal(node.Status.Addresses, addrs) {
-		node, err = c.patchStatus(ctx, node, addrs)
+		written, err := c.patchStatus(ctx, node, addrs)
 		if err != nil {
 			return 0, c.fail(node, ReasonAPIWriteFailed, err, "patch node status: %v", err)
 		}
+		node = written
 	}
 	updated, err := c.patchSpec(ctx, node, &p)
 	if err != nil {
