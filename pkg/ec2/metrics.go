@@ -66,7 +66,7 @@ var (
 		Namespace:      metricsNamespace,
 		Subsystem:      metricsSubsystem,
 		Name:           "instance_cache_lookups_total",
-		Help:           "Instance lookups by result: hit (served from the short-lived cache) or miss.",
+		Help:           "Distinct instance lookups by result: hit (served from the short-lived cache) or miss (described).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
 

@@ -61,6 +61,7 @@ type resolver struct {
 	mu        sync.Mutex
 	pending   map[lookupKey][]chan result
 	scheduled bool
+	flushing  bool
 	cache     map[string]cacheEntry // instance ID → entry
 	byName    map[string]string     // private DNS name → instance ID
 	eniOwner  map[string]string     // ENI ID → instance ID
@@ -170,12 +171,8 @@ func (r *resolver) lookup(ctx context.Context, k lookupKey) (*Instance, error) {
 		instanceCacheHits.WithLabelValues("hit").Inc()
 		return inst, nil
 	}
-	instanceCacheHits.WithLabelValues("miss").Inc()
 	r.pending[k] = append(r.pending[k], ch)
-	if !r.scheduled {
-		r.scheduled = true
-		time.AfterFunc(r.window, r.flush)
-	}
+	r.scheduleLocked()
 	r.mu.Unlock()
 	select {
 	case res := <-ch:
@@ -258,16 +255,59 @@ func (r *resolver) store(start uint64, found map[string]*Instance) {
 	}
 }
 
-// flush describes everything pending and answers the waiters.
+// maxParallelDescribes bounds the DescribeInstances calls one batch runs at
+// once (a batch of 1000 names needs five).
+const maxParallelDescribes = 4
+
+// scheduleLocked arranges a flush after the window, unless one is pending or
+// running; a running flush reschedules itself when it finishes.
+func (r *resolver) scheduleLocked() {
+	if !r.scheduled && !r.flushing {
+		r.scheduled = true
+		time.AfterFunc(r.window, r.flush)
+	}
+}
+
+// flush describes everything pending and answers the waiters. One flush runs
+// at a time: lookups arriving meanwhile wait for it and then form the next
+// batch, answered from the cache where the previous batch already fetched
+// them. So under load batches grow instead of calls multiplying.
 func (r *resolver) flush() {
 	r.mu.Lock()
 	batch := r.pending
 	r.pending = map[lookupKey][]chan result{}
 	r.scheduled = false
+	r.flushing = true
 	r.inflight++
 	start := r.seq
+	hits := 0
+	for k, chs := range batch {
+		if inst := r.cachedLocked(k); inst != nil {
+			for _, ch := range chs {
+				ch <- result{inst: inst.clone()}
+			}
+			delete(batch, k)
+			hits++
+		}
+	}
 	r.mu.Unlock()
-	defer r.end()
+	defer func() {
+		r.end()
+		r.mu.Lock()
+		r.flushing = false
+		if len(r.pending) > 0 {
+			r.scheduled = true
+			go r.flush()
+		}
+		r.mu.Unlock()
+	}()
+	if hits > 0 {
+		instanceCacheHits.WithLabelValues("hit").Add(float64(hits))
+	}
+	if len(batch) == 0 {
+		return
+	}
+	instanceCacheHits.WithLabelValues("miss").Add(float64(len(batch)))
 
 	instanceBatchSize.Observe(float64(len(batch)))
 	var ids, names []string
@@ -292,45 +332,63 @@ func (r *resolver) flush() {
 			}
 		}
 	}
-
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelDescribes)
+	run := func(f func()) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f()
+		}()
+	}
 	for chunk := range slices.Chunk(ids, maxIDsPerCall) {
-		found, bad, err := r.c.describeIDs(ctx, chunk)
-		if err == nil {
-			r.store(start, found)
-		}
-		for _, id := range chunk {
-			k := lookupKey{byID, id}
-			switch inst, ok := found[id]; {
-			case err != nil:
-				answer(k, result{err: err})
-			case ok:
-				answer(k, result{inst: inst})
-			case bad[id] != "":
-				answer(k, result{err: fmt.Errorf("instance %s: %s: %w", id, bad[id], ErrInstanceNotFound)})
-			default:
-				answer(k, result{err: fmt.Errorf("instance %s: %w", id, ErrInstanceNotFound)})
-			}
-		}
+		run(func() { r.answerIDs(ctx, start, chunk, answer) })
 	}
 	for chunk := range slices.Chunk(names, maxFilterValuesPerCall) {
-		found, err := r.c.describeNames(ctx, chunk)
-		if err == nil {
-			m := make(map[string]*Instance, len(found))
-			for _, inst := range found {
-				m[inst.ID] = inst
-			}
-			r.store(start, m)
+		run(func() { r.answerNames(ctx, start, chunk, answer) })
+	}
+	wg.Wait()
+}
+
+func (r *resolver) answerIDs(ctx context.Context, start uint64, chunk []string, answer func(lookupKey, result)) {
+	found, bad, err := r.c.describeIDs(ctx, chunk)
+	if err == nil {
+		r.store(start, found)
+	}
+	for _, id := range chunk {
+		k := lookupKey{byID, id}
+		switch inst, ok := found[id]; {
+		case err != nil:
+			answer(k, result{err: err})
+		case ok:
+			answer(k, result{inst: inst})
+		case bad[id] != "":
+			answer(k, result{err: fmt.Errorf("instance %s: %s: %w", id, bad[id], ErrInstanceNotFound)})
+		default:
+			answer(k, result{err: fmt.Errorf("instance %s: %w", id, ErrInstanceNotFound)})
 		}
-		for _, name := range chunk {
-			k := lookupKey{byDNS, name}
-			switch inst, ok := found[name]; {
-			case err != nil:
-				answer(k, result{err: err})
-			case ok:
-				answer(k, result{inst: inst})
-			default:
-				answer(k, result{err: fmt.Errorf("private dns name %s: %w", name, ErrInstanceNotFound)})
-			}
+	}
+}
+
+func (r *resolver) answerNames(ctx context.Context, start uint64, chunk []string, answer func(lookupKey, result)) {
+	found, err := r.c.describeNames(ctx, chunk)
+	if err == nil {
+		m := make(map[string]*Instance, len(found))
+		for _, inst := range found {
+			m[inst.ID] = inst
+		}
+		r.store(start, m)
+	}
+	for _, name := range chunk {
+		k := lookupKey{byDNS, name}
+		switch inst, ok := found[name]; {
+		case err != nil:
+			answer(k, result{err: err})
+		case ok:
+			answer(k, result{inst: inst})
+		default:
+			answer(k, result{err: fmt.Errorf("private dns name %s: %w", name, ErrInstanceNotFound)})
 		}
 	}
 }
