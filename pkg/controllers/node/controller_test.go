@@ -74,13 +74,21 @@ func checkInitialized(t *testing.T, n *v1.Node, wantPrefix netip.Prefix, wantIPv
 	if _, ok := n.Annotations[AnnotationAssignStarted]; ok {
 		t.Errorf("intent annotation left on node: %v", n.Annotations)
 	}
+	id, err := providerid.Parse(n.Spec.ProviderID)
+	if err != nil || id.Zone == "" {
+		t.Fatalf("providerID %q: %v", n.Spec.ProviderID, err)
+	}
 	for k, v := range map[string]string{
-		v1.LabelTopologyZone: "us-east-1a", v1.LabelTopologyRegion: testRegion,
-		v1.LabelInstanceTypeStable: "m5.large", LabelZoneID: "use1-az1",
+		v1.LabelTopologyZone: id.Zone, v1.LabelFailureDomainBetaZone: id.Zone,
+		v1.LabelTopologyRegion: testRegion, v1.LabelFailureDomainBetaRegion: testRegion,
+		v1.LabelInstanceTypeStable: "m5.large", v1.LabelInstanceType: "m5.large",
 	} {
 		if n.Labels[k] != v {
 			t.Errorf("label %s=%q, want %q", k, n.Labels[k], v)
 		}
+	}
+	if id.Zone == "us-east-1a" && n.Labels[LabelZoneID] != "use1-az1" {
+		t.Errorf("label %s=%q, want use1-az1", LabelZoneID, n.Labels[LabelZoneID])
 	}
 }
 
