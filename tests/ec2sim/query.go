@@ -224,6 +224,11 @@ func globMatch(pattern, s string) bool {
 				sx++
 				continue
 			case '\\':
+				if px+1 == len(pattern) && s[sx] == '\\' { // trailing backslash is literal
+					px++
+					sx++
+					continue
+				}
 				if px+1 < len(pattern) && pattern[px+1] == s[sx] {
 					px += 2
 					sx++

@@ -1,0 +1,54 @@
+// Command ec2sim serves the EC2 Query API and IMDSv2 emulator of package
+// tests/ec2sim for demos and manual testing.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/ec2sim"
+)
+
+func main() {
+	scenario := flag.String("scenario", "", "scenario YAML file (default: an empty account with default subnets)")
+	listen := flag.String("listen", "127.0.0.1:0", "IPv4 listen address; [::1] on the same port is served too")
+	policyFile := flag.String("policy", "", "IAM policy JSON restricting the allowed actions")
+	throttling := flag.Bool("throttling", false, "enforce AWS's default API token buckets")
+	flag.Parse()
+	if err := run(*scenario, *listen, *policyFile, *throttling); err != nil {
+		fmt.Fprintln(os.Stderr, "ec2sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(scenarioFile, listen, policyFile string, throttling bool) error {
+	opts := ec2sim.Options{Addr: listen, Throttling: throttling}
+	if scenarioFile != "" {
+		sc, err := ec2sim.LoadScenario(scenarioFile)
+		if err != nil {
+			return err
+		}
+		opts.Scenario = sc
+	}
+	if policyFile != "" {
+		data, err := os.ReadFile(policyFile)
+		if err != nil {
+			return fmt.Errorf("read policy: %w", err)
+		}
+		opts.Policy = data
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	sim, err := ec2sim.Start(opts)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	fmt.Printf("ec2sim listening endpoint=%s ipv6=%s region=%s\n", sim.Endpoint(), sim.EndpointIPv6(), sim.Region())
+	<-ctx.Done()
+	return nil
+}
