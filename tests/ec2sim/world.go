@@ -370,8 +370,8 @@ func (w *world) dnsName(ip netip.Addr) string {
 }
 
 // addInstance builds an instance and its ENIs; on error nothing is kept.
-func (w *world) addInstance(in Instance, now time.Time) (inst *instance, err error) {
-	inst = &instance{id: in.ID, typ: in.Type, publicIP: in.PublicIP, tags: cloneTags(in.Tags),
+func (w *world) addInstance(in Instance, now time.Time) (_ *instance, err error) {
+	inst := &instance{id: in.ID, typ: in.Type, publicIP: in.PublicIP, tags: cloneTags(in.Tags),
 		launch: in.LaunchTime, created: now}
 	if inst.typ == "" {
 		inst.typ = "m5.large"
