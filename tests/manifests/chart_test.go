@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/google/go-cmp/cmp"
@@ -160,4 +161,20 @@ func TestChartFullValues(t *testing.T) {
 func TestChartSnapshots(t *testing.T) {
 	checkGenerated(t, filepath.Join(snapshotDir, "chart-default.yaml"), []byte(renderManifest(t, nil)))
 	checkGenerated(t, filepath.Join(snapshotDir, "chart-full.yaml"), []byte(renderManifest(t, readValues(t, fullValues))))
+}
+
+// TestMonitoringCRDsCoverFullRender: testdata/monitoring-crds.yaml defines every custom kind the
+// full render uses, so the e2e harness can apply that render to a bare API server.
+func TestMonitoringCRDsCoverFullRender(t *testing.T) {
+	served := map[string]bool{}
+	for _, crd := range typed[*apiextensionsv1.CustomResourceDefinition](loadFiles(t, "testdata", "monitoring-crds.yaml")) {
+		for _, v := range crd.Spec.Versions {
+			served[crd.Spec.Group+"/"+v.Name+"/"+crd.Spec.Names.Kind] = v.Served
+		}
+	}
+	for _, o := range renderChart(t, readValues(t, fullValues)) {
+		if o.GVK.Group == "monitoring.coreos.com" && !served[o.GVK.GroupVersion().String()+"/"+o.GVK.Kind] {
+			t.Errorf("no CRD serves %s", o.GVK)
+		}
+	}
 }
