@@ -31,6 +31,7 @@ type assignMemo struct {
 	addrs    []netip.Addr
 	prefixes []netip.Prefix
 	clean    bool
+	intentAt time.Time // when this process last recorded the intent
 }
 
 // intent is a parsed AnnotationAssignStarted.
@@ -103,13 +104,13 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 			return node, 0, errSettling
 		}
 	}
-	if !hasIntent || in.eni != eni.ID || !m.clean || now.Sub(in.at) > c.opts.AssignSettle/2 {
+	if !m.clean || now.Sub(m.intentAt) > c.opts.AssignSettle/2 {
 		written, err := c.patchIntent(ctx, node, intent{at: now, eni: eni.ID})
 		if err != nil {
 			return node, 0, c.fail(node, ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
 		}
 		node = written
-		c.setMemoClean(eni.ID)
+		c.setMemoClean(eni.ID, now)
 	}
 
 	defer c.cloud.Forget(inst.ID)
@@ -200,17 +201,17 @@ func (c *Controller) memoOf(eni string) assignMemo {
 	if !ok {
 		return assignMemo{}
 	}
-	return assignMemo{addrs: slices.Clone(m.addrs), prefixes: slices.Clone(m.prefixes), clean: m.clean}
+	return assignMemo{addrs: slices.Clone(m.addrs), prefixes: slices.Clone(m.prefixes), clean: m.clean, intentAt: m.intentAt}
 }
 
-func (c *Controller) setMemoClean(eni string) {
+func (c *Controller) setMemoClean(eni string, intentAt time.Time) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
 	if m, ok := c.memo[eni]; ok {
-		m.clean = true
+		m.clean, m.intentAt = true, intentAt
 		return
 	}
-	c.memo[eni] = &assignMemo{clean: true}
+	c.memo[eni] = &assignMemo{clean: true, intentAt: intentAt}
 }
 
 // remember keeps what an assign reply said, so that retries in this process

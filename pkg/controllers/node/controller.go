@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
@@ -99,7 +100,19 @@ type Controller struct {
 
 	memoMu sync.Mutex
 	memo   map[string]*assignMemo // by ENI ID
+	// done holds nodes this process just initialized, until the informer
+	// shows the write: a stale cached copy must not be initialized again.
+	done map[string]expectation
 }
+
+// expectation is a node write the informer cache may not show yet.
+type expectation struct {
+	uid types.UID
+	at  time.Time
+}
+
+// expectationTTL bounds how long a stale cached node is ignored.
+const expectationTTL = 30 * time.Second
 
 // backoff bounds for the per-node exponential requeue.
 var (
@@ -127,6 +140,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 		recorder: bcast.NewRecorder(scheme.Scheme, v1.EventSource{Component: ControllerName}),
 		now:      time.Now,
 		memo:     map[string]*assignMemo{},
+		done:     map[string]expectation{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](backoffBase, backoffMax),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: ControllerName},

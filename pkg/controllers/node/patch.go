@@ -76,11 +76,12 @@ func (c *Controller) patchSpec(ctx context.Context, node *v1.Node, p *plan) (*v1
 	if l := c.labelChanges(node, p.inst); len(l) > 0 {
 		meta["labels"] = l
 	}
-	if _, ok := node.Annotations[AnnotationAssignStarted]; ok {
-		meta["annotations"] = map[string]any{AnnotationAssignStarted: nil}
-	}
-	if len(spec) == 0 && len(meta) == 0 {
+	if len(spec) == 0 && len(meta) == 0 && node.Annotations[AnnotationAssignStarted] == "" {
 		return node, nil
+	}
+	if p.eniID != "" {
+		// Also when the cached node does not show it yet: deleting an absent key is a no-op.
+		meta["annotations"] = map[string]any{AnnotationAssignStarted: nil}
 	}
 	if node.ResourceVersion != "" {
 		meta["resourceVersion"] = node.ResourceVersion

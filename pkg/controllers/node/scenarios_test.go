@@ -164,6 +164,9 @@ func TestThrottlingStormConverges(t *testing.T) {
 			continue
 		}
 		checkInitialized(t, node, eni.prefixes[0], eni.addrs[0])
+		if p := nodePatches(kube, inst.ID); p["status"] != 1 || p[""] != 2 {
+			t.Errorf("%s: node writes %v, want intent + status + spec", inst.ID, p)
+		}
 		if other, dup := prefixes[eni.prefixes[0]]; dup {
 			t.Errorf("%s and %s share pod CIDR %s", inst.ID, other, eni.prefixes[0])
 		}

@@ -32,10 +32,37 @@ func (c *Controller) sync(ctx context.Context, name string) (time.Duration, erro
 	if err != nil {
 		return 0, fmt.Errorf("get node %s: %w", name, err)
 	}
-	if !hasCloudTaint(node) && !(c.ipv6() && node.Spec.PodCIDR == "") {
+	pending := hasCloudTaint(node) || (c.ipv6() && node.Spec.PodCIDR == "")
+	if c.stale(node, pending) {
+		return 0, nil // the informer will deliver our write and requeue if needed
+	}
+	if !pending {
 		return 0, c.reconcileBetaLabels(ctx, node)
 	}
 	return c.initialize(ctx, node)
+}
+
+// stale reports whether the cached node predates this process's own
+// initializing write, which the informer has not delivered yet.
+func (c *Controller) stale(node *v1.Node, pending bool) bool {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	e, ok := c.done[node.Name]
+	if !ok {
+		return false
+	}
+	if pending && e.uid == node.UID && c.now().Sub(e.at) < expectationTTL {
+		return true
+	}
+	delete(c.done, node.Name)
+	return false
+}
+
+// expect records that this process initialized the node.
+func (c *Controller) expect(node *v1.Node) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	c.done[node.Name] = expectation{uid: node.UID, at: c.now()}
 }
 
 // plan is what one node should look like, computed before any write.
@@ -80,12 +107,18 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 
 	if !addresses.Equal(node.Status.Addresses, addrs) {
 		written, err := c.patchStatus(ctx, node, addrs)
+		if apierrors.IsNotFound(err) {
+			return 0, nil // deleted meanwhile
+		}
 		if err != nil {
 			return 0, c.fail(node, ReasonAPIWriteFailed, err, "patch node status: %v", err)
 		}
 		node = written
 	}
 	updated, err := c.patchSpec(ctx, node, &p)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
 	if err != nil {
 		reason := ReasonAPIWriteFailed
 		if apierrors.IsConflict(err) {
@@ -93,6 +126,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		}
 		return 0, c.fail(node, reason, err, "patch node spec: %v", err)
 	}
+	c.expect(updated)
 	if p.eniID != "" {
 		c.forgetMemo(p.eniID)
 	}
