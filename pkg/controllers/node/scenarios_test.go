@@ -234,3 +234,38 @@ func TestRefreshIsBatched(t *testing.T) {
 		}
 	}
 }
+
+func TestBadInstancesKeepTaint(t *testing.T) {
+	cases := []struct{ name, providerID, terminate, reason string }{
+		{"unknown", pid("i-0a0000000000000ff"), "", ReasonInstanceNotFound},
+		{"terminated", pid("i-0a000000000000001"), "i-0a000000000000001", ReasonInstanceNotFound},
+		{"foreign", "gce://project/zone/vm", "", ReasonProviderIDInvalid},
+		{"malformed", "aws:///us-east-1a/vm-1", "", ReasonProviderIDInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, world)
+			if tc.terminate != "" {
+				if err := sim.SetInstanceState(tc.terminate, "terminated"); err != nil {
+					t.Fatalf("terminate: %v", err)
+				}
+			}
+			kube := fake.NewClientset(kubeletNode("n", tc.providerID, nil))
+			runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign})
+			ev := waitEvent(t, kube, "n", tc.reason)
+			if ev.Type != v1.EventTypeWarning {
+				t.Errorf("event type %s", ev.Type)
+			}
+			n := getNode(t, kube, "n")
+			if !hasCloudTaint(n) || n.Spec.PodCIDR != "" || n.Spec.ProviderID != tc.providerID {
+				t.Errorf("node written: taints %v podCIDR %q providerID %q", n.Spec.Taints, n.Spec.PodCIDR, n.Spec.ProviderID)
+			}
+			if p := nodePatches(kube, "n"); len(p) != 0 {
+				t.Errorf("node writes %v, want none", p)
+			}
+			if m := sim.MutatingCalls(); m != 0 {
+				t.Errorf("mutating EC2 calls = %d", m)
+			}
+		})
+	}
+}
