@@ -3,14 +3,12 @@ package ec2sim
 import (
 	"encoding/xml"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // FuzzParseForm sends arbitrary form bodies through the whole EC2 request
@@ -45,12 +43,10 @@ func FuzzParseForm(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(sim.Close)
-	auth := fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/%s/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00",
-		AccessKeyID, time.Now().UTC().Format("20060102"))
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Authorization", auth)
+		signRequest(t, req, body)
 		rec := httptest.NewRecorder()
 		sim.ServeHTTP(rec, req)
 		switch rec.Code {

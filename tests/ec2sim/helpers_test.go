@@ -1,8 +1,16 @@
 package ec2sim
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"net/http"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/smithy-go"
@@ -100,5 +108,15 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 	if got := apiCode(t, err); got != code {
 		t.Fatalf("want error %s, got %s (%v)", code, got, err)
+	}
+}
+
+// signRequest signs req (with body) like the SDK does, for raw HTTP tests.
+func signRequest(tb testing.TB, req *http.Request, body string) {
+	tb.Helper()
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "ec2", "us-east-1", time.Now()); err != nil {
+		tb.Fatalf("sign: %v", err)
 	}
 }

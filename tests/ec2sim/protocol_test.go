@@ -1,8 +1,10 @@
 package ec2sim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
-	"fmt"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"io"
 	"net/http"
 	"strings"
@@ -23,8 +25,7 @@ func rawCall(t *testing.T, sim *Sim, contentType, body string, auth bool) (*http
 	}
 	req.Header.Set("Content-Type", contentType)
 	if auth {
-		day := time.Now().UTC().Format("20060102")
-		req.Header.Set("Authorization", fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/%s/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=00", AccessKeyID, day))
+		signRequest(t, req, body)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -129,4 +130,75 @@ func TestDryRun(t *testing.T) {
 	_, err = c.CreateTags(t.Context(), &ec2.CreateTagsInput{DryRun: aws.Bool(true), Resources: []string{idPre},
 		Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
 	wantCode(t, err, "DryRunOperation")
+}
+
+func TestSignature(t *testing.T) {
+	sim, _ := newTestSim(t, Options{})
+	body := "Action=DescribeVpcs&Version=2016-11-15"
+	send := func(req *http.Request) (int, string) {
+		t.Helper()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var er errorReply
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			if err := xml.Unmarshal(b, &er); err != nil {
+				t.Fatalf("error body: %v", err)
+			}
+		}
+		return resp.StatusCode, er.Code
+	}
+	newReq := func(b string) *http.Request {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, sim.Endpoint()+"/", strings.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req
+	}
+	req := newReq(body)
+	signRequest(t, req, body)
+	if code, c := send(req); code != 200 {
+		t.Fatalf("signed request: %d %s", code, c)
+	}
+	// Body changed after signing.
+	req = newReq(body + "&DryRun=true")
+	signRequest(t, req, body)
+	if code, c := send(req); code != 403 || c != "SignatureDoesNotMatch" {
+		t.Errorf("tampered body: %d %s", code, c)
+	}
+	// Wrong secret.
+	req = newReq(body)
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: AccessKeyID, SecretAccessKey: "wrong"}
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), "ec2", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if code, c := send(req); code != 403 || c != "SignatureDoesNotMatch" {
+		t.Errorf("wrong secret: %d %s", code, c)
+	}
+	// Unknown access key.
+	req = newReq(body)
+	creds = aws.Credentials{AccessKeyID: "AKIAUNKNOWN000000000", SecretAccessKey: SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), "ec2", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if code, c := send(req); code != 401 || c != "AuthFailure" {
+		t.Errorf("unknown key: %d %s", code, c)
+	}
+	// Too old.
+	req = newReq(body)
+	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: AccessKeyID, SecretAccessKey: SecretAccessKey}, req,
+		hex.EncodeToString(sum[:]), "ec2", "us-east-1", time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if code, c := send(req); code != 400 || c != "RequestExpired" {
+		t.Errorf("old request: %d %s", code, c)
+	}
 }

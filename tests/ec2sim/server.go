@@ -176,31 +176,33 @@ func (s *Sim) requestID() string {
 
 // readForm extracts the ec2Query parameters from a POST body (or a GET
 // query string).
-func readForm(r *http.Request) (*params, *apiError) {
+func readForm(r *http.Request) (*params, []byte, *apiError) {
 	switch r.Method {
 	case http.MethodGet:
-		return parseForm(r.URL.RawQuery)
+		p, err := parseForm(r.URL.RawQuery)
+		return p, nil, err
 	case http.MethodPost:
 	default:
-		return nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "The HTTP method %s is not supported.", r.Method)
+		return nil, nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "The HTTP method %s is not supported.", r.Method)
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "Unsupported content type %q", r.Header.Get("Content-Type"))
+		return nil, nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "Unsupported content type %q", r.Header.Get("Content-Type"))
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
 	if err != nil {
-		return nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "read body: %v", err)
+		return nil, nil, errf(http.StatusBadRequest, "InvalidHttpRequest", "read body: %v", err)
 	}
 	if len(body) > 1<<20 {
-		return nil, errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
+		return nil, nil, errf(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body is too large.")
 	}
-	return parseForm(string(body))
+	p, aerr := parseForm(string(body))
+	return p, body, aerr
 }
 
 // checkAuth requires a SigV4 Authorization header scoped to the region and
-// ec2, with the emulator's access key.
-func (s *Sim) checkAuth(r *http.Request) *apiError {
+// ec2, with the emulator's access key and a valid signature.
+func (s *Sim) checkAuth(r *http.Request, payload []byte) *apiError {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
@@ -209,10 +211,15 @@ func (s *Sim) checkAuth(r *http.Request) *apiError {
 	if !ok {
 		return errf(http.StatusUnauthorized, "AuthFailure", "Unsupported authorization scheme; use AWS4-HMAC-SHA256")
 	}
-	var cred string
+	var cred, signed, sig string
 	for _, part := range strings.Split(rest, ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "Credential="); ok {
+		part = strings.TrimSpace(part)
+		if v, ok := strings.CutPrefix(part, "Credential="); ok {
 			cred = v
+		} else if v, ok := strings.CutPrefix(part, "SignedHeaders="); ok {
+			signed = v
+		} else if v, ok := strings.CutPrefix(part, "Signature="); ok {
+			sig = v
 		}
 	}
 	scope := strings.Split(cred, "/")
@@ -235,25 +242,25 @@ func (s *Sim) checkAuth(r *http.Request) *apiError {
 			return errf(http.StatusBadRequest, "RequestExpired", "Request has expired.")
 		}
 	}
-	return nil
+	return verifySignature(r, payload, scope, signed, sig)
 }
 
 func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 	rid := s.requestID()
-	p, aerr := readForm(r)
+	p, body, aerr := readForm(r)
 	name := ""
 	if aerr == nil {
 		name = p.get("Action")
-		aerr = s.checkAuth(r)
+		aerr = s.checkAuth(r, body)
 	}
 	var act action
 	var rc reqCtx
-	var body bytes.Buffer
+	var out bytes.Buffer
 	if aerr == nil {
 		act, aerr = s.precheck(r.Context(), name, p, &rc)
 	}
 	if aerr == nil {
-		rc.x = xw{&body}
+		rc.x = xw{&out}
 		s.mu.Lock()
 		aerr = act.handle(s.w, p, rc)
 		s.mu.Unlock()
@@ -289,9 +296,9 @@ func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 	}
 	rw.WriteHeader(http.StatusOK)
 	var b bytes.Buffer
-	b.Grow(body.Len() + 200)
+	b.Grow(out.Len() + 200)
 	fmt.Fprintf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<%sResponse xmlns=%q>\n    <requestId>%s</requestId>\n", name, xmlns, rid)
-	b.Write(body.Bytes())
+	b.Write(out.Bytes())
 	fmt.Fprintf(&b, "\n</%sResponse>", name)
 	_, _ = rw.Write(b.Bytes())
 }
