@@ -65,7 +65,10 @@ func TestIPv4ModeMatchesUpstream(t *testing.T) {
 	runUpstream(t, theirs, provider)
 
 	for name := range nodes {
-		got, want := waitInitialized(t, ours, name), waitInitialized(t, theirs, name)
+		got := waitInitialized(t, ours, name)
+		// Upstream removes the taint first and writes addresses after.
+		waitFor(t, "upstream addresses of "+name, func() bool { return firstInternalIP(getNode(t, theirs, name)) != "" })
+		want := getNode(t, theirs, name)
 		if !slicesEqual(got.Status.Addresses, want.Status.Addresses) {
 			t.Errorf("%s addresses\n ours     %v\n upstream %v", name, got.Status.Addresses, want.Status.Addresses)
 		}
