@@ -98,6 +98,7 @@ func TestAssignErrors(t *testing.T) {
 			Ipv6Prefixes: []string{"2600:1f18:4000:a901:9::/80"}}, "InvalidParameterCombination"},
 		{"address and prefix", ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(bare), Ipv6AddressCount: aws.Int32(1),
 			Ipv6PrefixCount: aws.Int32(1)}, "InvalidParameterCombination"},
+		{"huge counts", ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(bare), Ipv6AddressCount: aws.Int32(2147483647)}, "PrivateIpAddressLimitExceeded"},
 		{"zero count", ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(bare), Ipv6PrefixCount: aws.Int32(0)}, "InvalidParameterValue"},
 		{"no ipv6 subnet", ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(noV6), Ipv6PrefixCount: aws.Int32(1)}, "InvalidParameterValue"},
 		{"over limit", ec2.AssignIpv6AddressesInput{NetworkInterfaceId: aws.String(bare), Ipv6PrefixCount: aws.Int32(3)}, "PrivateIpAddressLimitExceeded"},

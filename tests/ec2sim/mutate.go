@@ -75,8 +75,8 @@ func assignIpv6Addresses(w *world, p *params, rc reqCtx) *apiError {
 	if !e.subnet.v6.IsValid() {
 		return allocErr(errNoIPv6, e, "address")
 	}
-	n := addrCount + len(addrs) + prefCount + len(prefs)
-	if limit := w.types[e.inst.typ].IPv6PerENI; len(e.v6)+len(e.prefixes)+n > limit {
+	limit := w.types[e.inst.typ].IPv6PerENI
+	if addrCount > limit || prefCount > limit || len(e.v6)+len(e.prefixes)+addrCount+len(addrs)+prefCount+len(prefs) > limit {
 		return errf(http.StatusBadRequest, "PrivateIpAddressLimitExceeded", "Number of private addresses will exceed limit.")
 	}
 	var newAddrs []netip.Addr

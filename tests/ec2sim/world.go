@@ -517,6 +517,9 @@ func (w *world) buildENI(inst *instance, t InstanceType, spec ENI, now time.Time
 		}
 		e.v4 = append(e.v4, a)
 	}
+	if spec.IPv6AddressCount < 0 || spec.IPv6PrefixCount < 0 || spec.IPv6AddressCount > t.IPv6PerENI || spec.IPv6PrefixCount > t.IPv6PerENI {
+		return e, fmt.Errorf("ipv6AddressCount and ipv6PrefixCount must be within 0..%d", t.IPv6PerENI)
+	}
 	if n := len(spec.IPv6) + len(spec.IPv6Prefixes) + spec.IPv6AddressCount + spec.IPv6PrefixCount; n > t.IPv6PerENI {
 		return e, fmt.Errorf("%d IPv6 addresses and prefixes exceed %s's limit of %d", n, t.Name, t.IPv6PerENI)
 	} else if n > 0 && !e.subnet.v6.IsValid() {
