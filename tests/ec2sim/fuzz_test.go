@@ -38,7 +38,7 @@ func FuzzParseForm(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	sim, err := Start(Options{Scenario: sc})
+	sim, err := Start(Options{Scenario: sc, VerifySignatures: true})
 	if err != nil {
 		f.Fatal(err)
 	}

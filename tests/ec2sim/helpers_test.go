@@ -82,6 +82,7 @@ func newTestSim(t *testing.T, opts Options) (*Sim, *ec2.Client) {
 		}
 		opts.Scenario = sc
 	}
+	opts.VerifySignatures = true
 	sim, err := Start(opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)

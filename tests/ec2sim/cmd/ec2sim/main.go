@@ -18,15 +18,16 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "IPv4 listen address; [::1] on the same port is served too")
 	policyFile := flag.String("policy", "", "IAM policy JSON restricting the allowed actions")
 	throttling := flag.Bool("throttling", false, "enforce AWS's default API token buckets")
+	verify := flag.Bool("verify-signatures", true, "recompute SigV4 signatures with the test secret")
 	flag.Parse()
-	if err := run(*scenario, *listen, *policyFile, *throttling); err != nil {
+	if err := run(*scenario, *listen, *policyFile, *throttling, *verify); err != nil {
 		fmt.Fprintln(os.Stderr, "ec2sim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(scenarioFile, listen, policyFile string, throttling bool) error {
-	opts := ec2sim.Options{Addr: listen, Throttling: throttling}
+func run(scenarioFile, listen, policyFile string, throttling, verify bool) error {
+	opts := ec2sim.Options{Addr: listen, Throttling: throttling, VerifySignatures: verify}
 	if scenarioFile != "" {
 		sc, err := ec2sim.LoadScenario(scenarioFile)
 		if err != nil {
