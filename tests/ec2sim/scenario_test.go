@@ -218,3 +218,26 @@ func TestAdminEndpoint(t *testing.T) {
 		t.Errorf("schedule termination: %d %v", code, out)
 	}
 }
+
+// TestAddInstanceRollback: a failed AddInstance leaves no addresses, IDs or
+// prefixes behind.
+func TestAddInstanceRollback(t *testing.T) {
+	sim, _ := newTestSim(t, Options{})
+	before := sim.State()
+	_, err := sim.AddInstance(Instance{ID: "i-0fedcba9876543210", Subnet: "subnet-0aaaaaaaaaaaaaaa1", ENIs: []ENI{
+		{ID: "eni-0fedcba9876543210", DeviceIndex: 0, IPv6PrefixCount: 1, PrivateIPs: []string{"10.0.1.77"}},
+		{DeviceIndex: 1, IPv6Prefixes: []string{"2600:1f18:4000:a901:1234::/80"}}, // taken by idPre
+	}})
+	if err == nil {
+		t.Fatal("AddInstance with a taken prefix succeeded")
+	}
+	after := sim.State()
+	if len(after.Instances) != len(before.Instances) || after.Subnets[0] != before.Subnets[0] {
+		t.Errorf("failed add left state behind: %+v", after.Subnets[0])
+	}
+	id, err := sim.AddInstance(Instance{ID: "i-0fedcba9876543210", Subnet: "subnet-0aaaaaaaaaaaaaaa1", ENIs: []ENI{
+		{ID: "eni-0fedcba9876543210", PrivateIPs: []string{"10.0.1.77"}, IPv6PrefixCount: 1}}})
+	if err != nil || id != "i-0fedcba9876543210" {
+		t.Fatalf("retry with the same IDs and address: %v", err)
+	}
+}
