@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/wait"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/cloud-provider/app"
@@ -20,7 +21,7 @@ import (
 	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric
 	"k8s.io/klog/v2"
 
-	_ "github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/cloud" // registers the "aws" provider
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/cloud" // registers the "aws" provider
 )
 
 // defaultNodeWorkers is our default for --concurrent-node-syncs (upstream: 1).
@@ -29,12 +30,22 @@ import (
 const defaultNodeWorkers = 64
 
 func main() {
-	opts, err := options.NewCloudControllerManagerOptions()
+	cmd, err := newCommand()
 	if err != nil {
 		klog.Fatalf("Unable to initialize command options: %v", err)
 	}
+	os.Exit(cli.Run(cmd))
+}
+
+// newCommand builds the command with our defaults: provider aws, 64 node
+// workers, and the service and route controllers disabled by default.
+func newCommand() (*cobra.Command, error) {
+	opts, err := options.NewCloudControllerManagerOptions()
+	if err != nil {
+		return nil, err
+	}
 	opts.NodeController.ConcurrentNodeSyncs = defaultNodeWorkers
-	opts.KubeCloudShared.CloudProvider.Name = "aws"
+	opts.KubeCloudShared.CloudProvider.Name = cloud.ProviderName
 
 	// Not implemented here: off unless named in --controllers, and then refused.
 	app.ControllersDisabledByDefault.Insert(names.ServiceLBController, names.NodeRouteController)
@@ -42,7 +53,7 @@ func main() {
 	cmd := app.NewCloudControllerManagerCommand(opts, cloudInitializer, controllerInitializers(),
 		names.CCMControllerAliases(), cliflag.NamedFlagSets{}, wait.NeverStop)
 	cmd.Use = "aws-cloud-controller-manager"
-	os.Exit(cli.Run(cmd))
+	return cmd, nil
 }
 
 // controllerInitializers copies the framework's map, replaces cloud-node with

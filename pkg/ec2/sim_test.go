@@ -394,4 +394,3 @@ func TestMalformedReplies(t *testing.T) {
 		})
 	}
 }
-
