@@ -142,15 +142,22 @@ func (c *Client) Forget(id string) {
 }
 
 func (r *resolver) forgetLocked(id string) {
-	if e, ok := r.cache[id]; ok {
-		for _, eni := range e.inst.ENIs {
-			delete(r.eniOwner, eni.ID)
-		}
-		delete(r.cache, id)
-	}
+	r.dropLocked(id)
 	r.seq++
 	if r.inflight > 0 {
 		r.forgotten[id] = r.seq
+	}
+}
+
+// dropLocked removes id from the cache without fencing describes in flight.
+func (r *resolver) dropLocked(id string) {
+	if e, ok := r.cache[id]; ok {
+		for _, eni := range e.inst.ENIs {
+			if r.eniOwner[eni.ID] == id {
+				delete(r.eniOwner, eni.ID)
+			}
+		}
+		delete(r.cache, id)
 	}
 }
 
@@ -244,7 +251,7 @@ func (r *resolver) store(start uint64, found map[string]*Instance) {
 		r.nextSweep = now.Add(r.ttl)
 		for id, e := range r.cache {
 			if !now.Before(e.expires) {
-				r.forgetLocked(id)
+				r.dropLocked(id)
 			}
 		}
 		for name, id := range r.byName {
