@@ -1,0 +1,99 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// CCMOptions adjust how a CCM replica is started.
+type CCMOptions struct {
+	// CloudConfig replaces the shipped ConfigMap's cloud.conf when non-empty.
+	CloudConfig string
+	// ExtraArgs are appended after the DaemonSet's args (a later flag wins).
+	ExtraArgs []string
+	// Env is added to ec2sim's environment.
+	Env []string
+}
+
+var ccmSeq atomic.Int32
+
+// CCM is a running CCM replica.
+type CCM struct {
+	*Proc
+	// HealthURL is the replica's /healthz on its secure port.
+	HealthURL string
+	// MetricsURL is its /metrics.
+	MetricsURL string
+}
+
+// StartCCM starts the CCM binary with the shipped DaemonSet's args, the
+// ServiceAccount kubeconfig and ec2sim's endpoints, and waits for /healthz.
+func (w *World) StartCCM(ctx context.Context, o CCMOptions) (*CCM, error) {
+	ds, err := w.DaemonSet()
+	if err != nil {
+		return nil, err
+	}
+	if len(ds.Spec.Template.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("DaemonSet %s has no containers", ds.Name)
+	}
+	cc := o.CloudConfig
+	if cc == "" {
+		if cc, err = w.ShippedCloudConfig(); err != nil {
+			return nil, err
+		}
+	}
+	n := ccmSeq.Add(1)
+	name := "ccm-" + strconv.Itoa(int(n))
+	ccPath := filepath.Join(w.Dir, name+".conf")
+	if err := os.WriteFile(ccPath, []byte(cc), 0o644); err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	// The DaemonSet's args, with paths and ports that fit this machine.
+	override := map[string]string{
+		"--cloud-config": ccPath,
+		"--secure-port":  strconv.Itoa(port),
+	}
+	var args []string
+	for _, a := range ds.Spec.Template.Spec.Containers[0].Args {
+		if v, ok := override[flagName(a)]; ok {
+			args = append(args, flagName(a)+"="+v)
+			delete(override, flagName(a))
+			continue
+		}
+		args = append(args, a)
+	}
+	for k, v := range override {
+		args = append(args, k+"="+v)
+	}
+	args = append(args,
+		"--kubeconfig="+w.CCMKubeconfig,
+		"--authentication-kubeconfig="+w.CCMKubeconfig,
+		"--authorization-kubeconfig="+w.CCMKubeconfig,
+		"--bind-address=127.0.0.1",
+		"--cert-dir="+filepath.Join(w.Dir, name+"-certs"),
+	)
+	args = append(args, o.ExtraArgs...)
+	env := append(append([]string{}, w.Sim.Env()...), o.Env...)
+	w.logf("starting %s: aws-cloud-controller-manager %v", name, args)
+	p, err := w.start(name, "aws-cloud-controller-manager", args, env)
+	if err != nil {
+		return nil, err
+	}
+	c := &CCM{Proc: p,
+		HealthURL:  "https://127.0.0.1:" + strconv.Itoa(port) + "/healthz",
+		MetricsURL: "https://127.0.0.1:" + strconv.Itoa(port) + "/metrics",
+	}
+	if err := waitHTTP(ctx, p, c.HealthURL, nil, 60*time.Second); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
