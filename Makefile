@@ -5,7 +5,10 @@ OUT := $(CURDIR)/_output
 BIN := $(OUT)/bin
 TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/host-local $(BIN)/kubectl
 CCM := $(BIN)/aws-cloud-controller-manager
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
+# component-base panics at start-up unless the version is semver (vX.Y.Z...): untagged
+# builds are v0.0.0-<commit>[-dirty].
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || \
+	echo v0.0.0-$$(git rev-parse --short HEAD 2>/dev/null || echo dev)$$(git diff --quiet HEAD 2>/dev/null || echo -dirty))
 LDFLAGS := -s -w -X k8s.io/component-base/version.gitVersion=$(VERSION)
 
 .PHONY: help build test unit e2e demo bench tools lint image fuzz clean
@@ -35,5 +38,36 @@ $(BIN)/etcd: tests/tools/etcd/go.mod tests/tools/etcd/go.sum
 	@mkdir -p $(BIN)
 	@echo ">> building etcd from go.etcd.io/etcd/server/v3 (tests/tools/etcd)"
 	cd tests/tools/etcd && $(GO) build -trimpath -o $(BIN)/etcd go.etcd.io/etcd/server/v3
+
+test: build tools ## run every test: vet, unit, e2e (real kube-apiserver + etcd + ec2sim), manifests, Dockerfile
+	@echo ">> go vet"
+	$(GO) vet ./...
+	@echo ">> unit and end-to-end tests (race detector on)"
+	AWS_IPV6_CCM_E2E=1 $(GO) test -race -count=1 -timeout 20m ./...
+	@echo ">> manifests, Helm chart, kOps addon, IAM policy (tests/manifests)"
+	cd tests/manifests && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@echo ">> metrics-server picks the IPv6 address (tests/metricsserver)"
+	cd tests/metricsserver && $(GO) vet ./... && $(GO) test -count=1 ./...
+	@echo ">> Dockerfile build stage"
+	hack/check-dockerfile.sh
+
+lint: ## gofmt and go vet in every module
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	for m in tests/manifests tests/metricsserver; do (cd $$m && $(GO) vet ./...) || exit 1; done
+
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./pkg/providerid
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./pkg/cloud
+	$(GO) test -run '^$$' -fuzz '^FuzzParseForm$$' -fuzztime $(FUZZTIME) ./tests/ec2sim
+	$(GO) test -run '^$$' -fuzz '^FuzzGlobMatch$$' -fuzztime $(FUZZTIME) ./tests/ec2sim
+
+IMAGE ?= ghcr.io/aws-ipv6-ccm/aws-cloud-controller-manager:$(VERSION)
+image: ## build the container image (needs a Docker engine; IMAGE=... to rename)
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+clean: ## remove _output (including the built tools)
+	rm -rf $(OUT)
 
 FORCE:
