@@ -26,8 +26,10 @@ const (
 	DefaultCacheTTL      = 10 * time.Second
 	DefaultMutatingQPS   = 4.5 // AWS refills AssignIpv6Addresses at 5/s
 	DefaultMutatingBurst = 90  // of a bucket of 100
-	DefaultDescribeQPS   = 18  // AWS refills DescribeInstances at 20/s
-	DefaultDescribeBurst = 90  // of a bucket of 100
+	// DescribeInstances by InstanceId.N alone (no filter, no paging) is
+	// charged to AWS's smaller unfiltered bucket: 50 tokens, refilled at 10/s.
+	DefaultDescribeQPS   = 9  // AWS refills unfiltered DescribeInstances at 10/s
+	DefaultDescribeBurst = 45 // of a bucket of 50
 )
 
 // Config configures a Client. Zero fields take the defaults above.
