@@ -3,7 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 OUT := $(CURDIR)/_output
 BIN := $(OUT)/bin
-TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/host-local $(BIN)/kubectl
+TEST_TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/host-local
+TOOLS := $(TEST_TOOLS) $(BIN)/kubectl
 CCM := $(BIN)/aws-cloud-controller-manager
 # component-base panics at start-up unless the version is semver (vX.Y.Z...): untagged
 # builds are v0.0.0-<commit>[-dirty].
@@ -39,7 +40,7 @@ $(BIN)/etcd: tests/tools/etcd/go.mod tests/tools/etcd/go.sum
 	@echo ">> building etcd from go.etcd.io/etcd/server/v3 (tests/tools/etcd)"
 	cd tests/tools/etcd && $(GO) build -trimpath -o $(BIN)/etcd go.etcd.io/etcd/server/v3
 
-test: build tools ## run every test: vet, unit, e2e (real kube-apiserver + etcd + ec2sim), manifests, Dockerfile
+test: build $(TEST_TOOLS) ## run every test: vet, unit, e2e (real kube-apiserver + etcd + ec2sim), manifests, Dockerfile
 	@echo ">> go vet"
 	$(GO) vet ./...
 	@echo ">> unit and end-to-end tests (race detector on)"
