@@ -52,6 +52,11 @@ test: build $(TEST_TOOLS) ## run every test: vet, unit, e2e (real kube-apiserver
 	@echo ">> Dockerfile build stage"
 	hack/check-dockerfile.sh
 
+demo: build tools ## start a local world (kube-apiserver, etcd, ec2sim, the CCM), print the nodes it initialized; KEEP=1 keeps it running
+	@echo ">> building the demo (tests/e2e/cmd/demo)"
+	@CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo ./tests/e2e/cmd/demo
+	@$(BIN)/demo $(if $(filter 1 true yes,$(KEEP)),-keep)
+
 lint: ## gofmt and go vet in every module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
