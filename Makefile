@@ -57,6 +57,9 @@ demo: build tools ## start a local world (kube-apiserver, etcd, ec2sim, the CCM)
 	@CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/demo ./tests/e2e/cmd/demo
 	@$(BIN)/demo $(if $(filter 1 true yes,$(KEEP)),-keep)
 
+bench: build tools ## scale benchmark, N nodes (default 1000; make bench N=5000): docs/benchmarks.md
+	cd tests/bench && $(GO) run . -n $(or $(N),1000)
+
 lint: ## gofmt and go vet in every module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -1,0 +1,134 @@
+// Command bench is `make bench`: it measures how fast the CCM initializes a
+// burst of N nodes and what that costs in EC2 calls, API writes, memory and
+// CPU, on the test world (real kube-apiserver and etcd, ec2sim with AWS's
+// default throttling, the CCM binary with the shipped DaemonSet's flags).
+//
+// Scenarios: (a) a burst of N pre-prefixed instances, (b) a burst of N bare
+// instances, (c) N initialized nodes over several shortened address-refresh
+// periods. Results go to docs/benchmarks/results-n<N>.json; docs/benchmarks.md
+// and the PNG plots are rendered from every results file present.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/e2e/harness"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		n          = flag.Int("n", 1000, "number of nodes")
+		scenarios  = flag.String("scenarios", "a,b,c", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state)")
+		period     = flag.Duration("steady-period", 20*time.Second, "--node-status-update-frequency in scenario c")
+		periods    = flag.Int("steady-periods", 4, "refresh periods measured in scenario c")
+		renderOnly = flag.Bool("render-only", false, "only render docs/benchmarks.md and the plots from the stored results")
+	)
+	flag.Parse()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(root, "docs", "benchmarks")
+	if !*renderOnly {
+		if err := measure(root, dir, *n, strings.Split(*scenarios, ","), *period, *periods); err != nil {
+			return err
+		}
+	}
+	return render(filepath.Join(root, "docs"), dir)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func measure(root, dir string, n int, scenarios []string, period time.Duration, periods int) error {
+	if n < 1 || periods < 1 || period <= 0 {
+		return fmt.Errorf("need -n, -steady-periods and -steady-period above zero")
+	}
+	for _, s := range scenarios {
+		if s != "a" && s != "b" && s != "c" {
+			return fmt.Errorf("unknown scenario %q", s)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	res := &Results{N: n, Date: time.Now().UTC().Truncate(time.Second), Commit: commit(root),
+		CCMVersion: ccmVersion(root), Machine: machine()}
+	b := &bench{n: n, steadyPeriod: period, steadyPeriods: periods, logf: logf, res: res}
+	start := time.Now()
+	has := func(id string) bool { return slices.Contains(scenarios, id) }
+	if has("a") || has("c") {
+		// (c) runs on the nodes (a) initialized.
+		sc, w, err := b.burst(ctx, "a", true)
+		if err != nil {
+			return fmt.Errorf("scenario a: %w", err)
+		}
+		if has("a") {
+			res.Scenarios = append(res.Scenarios, sc)
+		}
+		if has("c") && sc.Complete {
+			sc, err = b.steady(ctx, w)
+			if err != nil {
+				w.Close()
+				return fmt.Errorf("scenario c: %w", err)
+			}
+			res.Scenarios = append(res.Scenarios, sc)
+		}
+		w.Close()
+	}
+	if has("b") {
+		sc, w, err := b.burst(ctx, "b", false)
+		if err != nil {
+			return fmt.Errorf("scenario b: %w", err)
+		}
+		w.Close()
+		res.Scenarios = append(res.Scenarios, sc)
+	}
+	slices.SortFunc(res.Scenarios, func(x, y Scenario) int { return strings.Compare(x.ID, y.ID) })
+	res.Seconds = round3(time.Since(start).Seconds())
+	logf("all scenarios done in %s", time.Since(start).Round(time.Second))
+	return res.save(dir)
+}
+
+// commit is HEAD, marked when the code the CCM is built from (cmd, pkg) has
+// uncommitted changes. The tree is shared, so other files do not count.
+func commit(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if exec.Command("git", "-C", root, "diff", "--quiet", "HEAD", "--", "cmd", "pkg", "go.mod").Run() != nil {
+		c += " (with uncommitted changes in cmd/ or pkg/)"
+	}
+	return c
+}
+
+// ccmVersion is the measured binary's --version.
+func ccmVersion(root string) string {
+	out, err := exec.Command(filepath.Join(root, "_output", "bin", "aws-cloud-controller-manager"), "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
