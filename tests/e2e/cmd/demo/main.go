@@ -101,6 +101,7 @@ func run(ctx context.Context, stopSignals func(), o options) (err error) {
 	defer func() {
 		d.step("tearing down")
 		d.w.Close()
+		d.step("done")
 	}()
 
 	cc, err := d.w.ShippedCloudConfig()
