@@ -2,6 +2,7 @@ package ec2
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -144,5 +145,22 @@ func TestErrorClassification(t *testing.T) {
 		if got := codeLabel(err); got != want {
 			t.Errorf("codeLabel(%v) = %q, want %q", err, got, want)
 		}
+	}
+}
+
+func TestErrorSummaryDropsRequestID(t *testing.T) {
+	api := &smithy.GenericAPIError{Code: "InvalidParameterValue", Message: "The subnet (subnet-1) does not have an IPv6 CIDR block associated with it."}
+	for i, id := range []string{"1b2c", "9f8e"} {
+		err := fmt.Errorf("assign: operation error EC2: AssignIpv6Addresses, https response error StatusCode: 400, RequestID: %s, api error %w", id, api)
+		got := ErrorSummary(err)
+		if want := "InvalidParameterValue: " + api.Message; got != want {
+			t.Errorf("attempt %d: ErrorSummary = %q, want %q", i, got, want)
+		}
+	}
+	if got := ErrorSummary(&smithy.GenericAPIError{Code: "Unavailable"}); got != "Unavailable" {
+		t.Errorf("code only: %q", got)
+	}
+	if got := ErrorSummary(errors.New("dial tcp: refused")); got != "dial tcp: refused" {
+		t.Errorf("plain: %q", got)
 	}
 }

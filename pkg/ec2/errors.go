@@ -28,6 +28,21 @@ func ErrorCode(err error) string {
 	return ""
 }
 
+// ErrorSummary returns "Code: message" for an AWS API error, without the
+// operation wrapping and per-request ID the SDK adds, so that repeated
+// failures read the same (and Events about them aggregate). Other errors are
+// returned as err.Error().
+func ErrorSummary(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if msg := apiErr.ErrorMessage(); msg != "" {
+			return apiErr.ErrorCode() + ": " + msg
+		}
+		return apiErr.ErrorCode()
+	}
+	return err.Error()
+}
+
 // IsThrottle reports whether err is an EC2 throttling error such as
 // RequestLimitExceeded, as classified by the SDK's retryer.
 func IsThrottle(err error) bool {

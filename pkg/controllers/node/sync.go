@@ -224,12 +224,7 @@ func (c *Controller) fail(node *v1.Node, reason string, cause error, format stri
 }
 
 // errText is an error's text led by its AWS error code, if any.
-func errText(err error) string {
-	if code := ec2.ErrorCode(err); code != "" {
-		return code + ": " + err.Error()
-	}
-	return err.Error()
-}
+func errText(err error) string { return ec2.ErrorSummary(err) }
 
 func hasCloudTaint(n *v1.Node) bool {
 	return slices.ContainsFunc(n.Spec.Taints, func(t v1.Taint) bool {
