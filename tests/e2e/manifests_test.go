@@ -109,14 +109,10 @@ func TestManifestsDryRunApply(t *testing.T) {
 	w := newWorld(t, demoScenario(t), false)
 	ctx := t.Context()
 	applyCRDs(ctx, t, w, filepath.Join(w.Root, "tests", "manifests", "testdata", "monitoring-crds.yaml"))
-	// w's REST mapper was filled before the CRDs existed and does not look
-	// again; a World sharing w's client gets a fresh one.
-	fresh := &harness.World{Admin: w.Admin, AdminCfg: w.AdminCfg}
-
 	kinds := map[string]bool{}
 	for name, objs := range loadShipped(t, w.Root) {
 		for _, o := range objs {
-			if err := fresh.Apply(ctx, o, true); err != nil {
+			if err := w.Apply(ctx, o, true); err != nil {
 				t.Errorf("%s: %v", name, err)
 			}
 			kinds[o.GetKind()] = true

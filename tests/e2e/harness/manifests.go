@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -75,6 +76,11 @@ func (w *World) Apply(ctx context.Context, obj *unstructured.Unstructured, dryRu
 	}
 	gvk := obj.GroupVersionKind()
 	m, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		// The kind may come from a CRD applied after discovery was cached.
+		w.mapper.Reset()
+		m, err = w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
 	}
