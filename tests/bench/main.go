@@ -39,6 +39,8 @@ func run() error {
 		period     = flag.Duration("steady-period", 20*time.Second, "--node-status-update-frequency in scenario c")
 		periods    = flag.Int("steady-periods", 4, "refresh periods measured in scenario c")
 		renderOnly = flag.Bool("render-only", false, "only render docs/benchmarks.md and the plots from the stored results")
+		dry        = flag.Bool("dry", false, "measure and log, but store and render nothing (for diagnosis)")
+		ready      = flag.Bool("register-ready", false, "register nodes Ready=True (diagnosis: keeps the lifecycle controller from looking them up)")
 	)
 	flag.Parse()
 	root, err := harness.RepoRoot()
@@ -47,7 +49,17 @@ func run() error {
 	}
 	dir := filepath.Join(root, "docs", "benchmarks")
 	if !*renderOnly {
-		if err := measure(root, dir, *n, strings.Split(*scenarios, ","), *period, *periods); err != nil {
+		res, err := measure(root, *n, *ready, strings.Split(*scenarios, ","), *period, *periods)
+		if err != nil {
+			return err
+		}
+		if *dry || *ready {
+			return nil
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := res.save(dir); err != nil {
 			return err
 		}
 	}
@@ -58,30 +70,27 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-func measure(root, dir string, n int, scenarios []string, period time.Duration, periods int) error {
+func measure(root string, n int, ready bool, scenarios []string, period time.Duration, periods int) (*Results, error) {
 	if n < 1 || periods < 1 || period <= 0 {
-		return fmt.Errorf("need -n, -steady-periods and -steady-period above zero")
+		return nil, fmt.Errorf("need -n, -steady-periods and -steady-period above zero")
 	}
 	for _, s := range scenarios {
 		if s != "a" && s != "b" && s != "c" {
-			return fmt.Errorf("unknown scenario %q", s)
+			return nil, fmt.Errorf("unknown scenario %q", s)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	res := &Results{N: n, Date: time.Now().UTC().Truncate(time.Second), Commit: commit(root),
 		CCMVersion: ccmVersion(root), Machine: machine()}
-	b := &bench{n: n, steadyPeriod: period, steadyPeriods: periods, logf: logf, res: res}
+	b := &bench{n: n, ready: ready, steadyPeriod: period, steadyPeriods: periods, logf: logf, res: res}
 	start := time.Now()
 	has := func(id string) bool { return slices.Contains(scenarios, id) }
 	if has("a") || has("c") {
 		// (c) runs on the nodes (a) initialized.
 		sc, w, err := b.burst(ctx, "a", true)
 		if err != nil {
-			return fmt.Errorf("scenario a: %w", err)
+			return nil, fmt.Errorf("scenario a: %w", err)
 		}
 		if has("a") {
 			res.Scenarios = append(res.Scenarios, sc)
@@ -90,7 +99,7 @@ func measure(root, dir string, n int, scenarios []string, period time.Duration, 
 			sc, err = b.steady(ctx, w)
 			if err != nil {
 				w.Close()
-				return fmt.Errorf("scenario c: %w", err)
+				return nil, fmt.Errorf("scenario c: %w", err)
 			}
 			res.Scenarios = append(res.Scenarios, sc)
 		}
@@ -99,7 +108,7 @@ func measure(root, dir string, n int, scenarios []string, period time.Duration, 
 	if has("b") {
 		sc, w, err := b.burst(ctx, "b", false)
 		if err != nil {
-			return fmt.Errorf("scenario b: %w", err)
+			return nil, fmt.Errorf("scenario b: %w", err)
 		}
 		w.Close()
 		res.Scenarios = append(res.Scenarios, sc)
@@ -107,7 +116,7 @@ func measure(root, dir string, n int, scenarios []string, period time.Duration, 
 	slices.SortFunc(res.Scenarios, func(x, y Scenario) int { return strings.Compare(x.ID, y.ID) })
 	res.Seconds = round3(time.Since(start).Seconds())
 	logf("all scenarios done in %s", time.Since(start).Round(time.Second))
-	return res.save(dir)
+	return res, nil
 }
 
 // commit is HEAD, marked when the code the CCM is built from (cmd, pkg) has
