@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -28,6 +29,40 @@ func (c *Client) AssignIPv6Prefixes(ctx context.Context, eniID string, count int
 	}, count)
 }
 
+// ReserveAssign waits until the client-side limiter allows calls assign
+// calls and charges for them now; the next calls assign calls on eniID then
+// go out without waiting again. Callers that must record an intent right
+// before the calls go out reserve first.
+func (c *Client) ReserveAssign(ctx context.Context, eniID string, calls int) error {
+	if calls <= 0 {
+		return nil
+	}
+	start := time.Now()
+	err := c.mutateRL.WaitN(ctx, calls)
+	rateLimitWait.WithLabelValues("mutating").Observe(time.Since(start).Seconds())
+	if err != nil {
+		return fmt.Errorf("wait for mutating rate limit: %w", err)
+	}
+	c.creditMu.Lock()
+	c.credits[eniID] += calls
+	c.creditMu.Unlock()
+	return nil
+}
+
+// useCredit spends one reserved call on eniID, if there is one.
+func (c *Client) useCredit(eniID string) bool {
+	c.creditMu.Lock()
+	defer c.creditMu.Unlock()
+	if c.credits[eniID] == 0 {
+		return false
+	}
+	c.credits[eniID]--
+	if c.credits[eniID] == 0 {
+		delete(c.credits, eniID)
+	}
+	return true
+}
+
 func (c *Client) assign(ctx context.Context, eniID string, in *ec2.AssignIpv6AddressesInput, count int) (Assigned, error) {
 	if !validENI(eniID) {
 		return Assigned{}, fmt.Errorf("assign ipv6 to %q: invalid network interface ID", eniID)
@@ -35,8 +70,10 @@ func (c *Client) assign(ctx context.Context, eniID string, in *ec2.AssignIpv6Add
 	if count < 1 || count > 1<<16 {
 		return Assigned{}, fmt.Errorf("assign ipv6 to %s: invalid count %d", eniID, count)
 	}
-	if err := c.wait(ctx, c.mutateRL, "mutating"); err != nil {
-		return Assigned{}, err
+	if !c.useCredit(eniID) {
+		if err := c.wait(ctx, c.mutateRL, "mutating"); err != nil {
+			return Assigned{}, err
+		}
 	}
 	defer c.res.forgetENI(eniID)
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)

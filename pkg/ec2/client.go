@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,6 +95,9 @@ type Client struct {
 	describeRL *rate.Limiter
 	mutateRL   *rate.Limiter
 	res        *resolver
+
+	creditMu sync.Mutex
+	credits  map[string]int // ENI ID → assign calls already rate-limited by ReserveAssign
 }
 
 // New builds a Client from the SDK's default configuration chain
@@ -148,6 +152,7 @@ func NewFromAWSConfig(awsCfg aws.Config, cfg Config) (*Client, error) {
 		cfg:        cfg,
 		describeRL: rate.NewLimiter(rate.Limit(cfg.DescribeQPS), cfg.DescribeBurst),
 		mutateRL:   rate.NewLimiter(rate.Limit(cfg.MutatingQPS), cfg.MutatingBurst),
+		credits:    map[string]int{},
 	}
 	c.res = newResolver(c, cfg.BatchWindow, cfg.CacheTTL)
 	return c, nil

@@ -394,3 +394,37 @@ func TestMalformedReplies(t *testing.T) {
 		})
 	}
 }
+
+// ReserveAssign pays the limiter up front: the reserved calls on that ENI do
+// not wait again, and calls beyond the reservation do.
+func TestReserveAssignPrepaysCalls(t *testing.T) {
+	sim := startSim(t, 1, false)
+	// Two tokens, refilled once every ~17 minutes: any wait for a third
+	// token exceeds the short deadline below and fails at once.
+	c := newClient(t, sim, ec2.Config{CacheTTL: time.Hour, MutatingQPS: 0.001, MutatingBurst: 2})
+	inst, err := c.InstanceByID(t.Context(), instanceID(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eni := inst.PrimaryENI().ID
+	if err := c.ReserveAssign(t.Context(), eni, 2); err != nil {
+		t.Fatalf("ReserveAssign: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := c.AssignIPv6Addresses(ctx, eni, 1); err != nil {
+		t.Fatalf("first reserved call: %v", err)
+	}
+	if _, err := c.AssignIPv6Prefixes(ctx, eni, 1); err != nil {
+		t.Fatalf("second reserved call: %v", err)
+	}
+	if _, err := c.AssignIPv6Prefixes(ctx, eni, 1); err == nil || !strings.Contains(err.Error(), "rate limit") {
+		t.Fatalf("third call went out without a token: err = %v", err)
+	}
+	if err := c.ReserveAssign(ctx, eni, 1); err == nil {
+		t.Fatal("ReserveAssign beyond the bucket succeeded")
+	}
+	if got := sim.Calls("AssignIpv6Addresses"); got != 2 {
+		t.Errorf("ec2sim saw %d assign calls, want 2", got)
+	}
+}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -20,9 +19,9 @@ import (
 // of assigning a second prefix. The final spec write removes it.
 const AnnotationAssignStarted = "ipv6.aws-ipv6-ccm.io/assign-started"
 
-// errSettling asks for a requeue while an earlier assignment may still be
-// invisible in EC2's replies.
-var errSettling = errors.New("waiting for an earlier assignment to become visible")
+// settlePoll is how often a node waiting for an earlier assignment to
+// become visible is looked at again.
+const settlePoll = 10 * time.Second
 
 // assignMemo is what this process assigned on one ENI, from the assign
 // replies. clean is false once a call's outcome is unknown (timeout, 5xx):
@@ -101,8 +100,23 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 				"assignment on %s started at %s is not visible yet; waiting up to %s before assigning again",
 				eni.ID, in.at.Format(time.RFC3339), wait.Round(time.Second))
 			c.cloud.Forget(inst.ID)
-			return node, 0, errSettling
+			// Look again soon: the assignment usually shows within seconds.
+			return node, min(wait, settlePoll), nil
 		}
+	}
+	// Take the client-side rate-limit tokens for the calls before recording
+	// the intent, so the intent's time is when the calls go out: a node
+	// queued behind the limiter when the process dies has no intent to wait
+	// out, and the settle window is never shortened by time spent queued.
+	calls := 0
+	if !hasAddr {
+		calls++
+	}
+	if len(prefixes) == 0 {
+		calls++
+	}
+	if err := c.cloud.ReserveAssign(ctx, eni.ID, calls); err != nil {
+		return node, 0, err
 	}
 	if !m.clean || now.Sub(m.intentAt) > c.opts.AssignSettle/2 {
 		written, err := c.patchIntent(ctx, node, intent{at: now, eni: eni.ID})

@@ -81,6 +81,7 @@ type EC2 interface {
 	Instances(ctx context.Context, ids []string) (map[string]*ec2.Instance, error)
 	AssignIPv6Addresses(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
 	AssignIPv6Prefixes(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
+	ReserveAssign(ctx context.Context, eniID string, calls int) error
 	Forget(id string)
 }
 
