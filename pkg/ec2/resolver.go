@@ -71,6 +71,9 @@ type resolver struct {
 	seq       uint64
 	forgotten map[string]uint64
 	inflight  int
+	// expected holds lookups callers announced with Expect: they ride along
+	// in the describes of other lookups, filling each call up to AWS's limit.
+	expected map[lookupKey]struct{}
 }
 
 func newResolver(c *Client, window, ttl time.Duration) *resolver {
@@ -84,6 +87,89 @@ func newResolver(c *Client, window, ttl time.Duration) *resolver {
 		byName:    map[string]string{},
 		eniOwner:  map[string]string{},
 		forgotten: map[string]uint64{},
+		expected:  map[lookupKey]struct{}{},
+	}
+}
+
+// Expect announces a lookup the caller will make later: by instance ID, or
+// by private DNS name when id is empty. Until Unexpect, whenever the resolver
+// describes other instances, expected ones not freshly cached ride along in
+// the same calls (up to 1000 IDs or 200 names per call), so callers that
+// reach their lookups one at a time, e.g. paced by API-server writes, are
+// still answered from a few batched describes. Expected instances EC2 does
+// not know are dropped after their first describe.
+func (c *Client) Expect(id, privateDNSName string) {
+	k, ok := expectKey(id, privateDNSName)
+	if !ok {
+		return
+	}
+	r := c.res
+	r.mu.Lock()
+	r.expected[k] = struct{}{}
+	r.mu.Unlock()
+}
+
+// Unexpect withdraws an Expect.
+func (c *Client) Unexpect(id, privateDNSName string) {
+	k, ok := expectKey(id, privateDNSName)
+	if !ok {
+		return
+	}
+	r := c.res
+	r.mu.Lock()
+	delete(r.expected, k)
+	r.mu.Unlock()
+}
+
+func expectKey(id, name string) (lookupKey, bool) {
+	switch {
+	case id != "":
+		return lookupKey{byID, id}, true
+	case name != "":
+		return lookupKey{byDNS, name}, true
+	}
+	return lookupKey{}, false
+}
+
+// rideAlongLocked returns expected IDs and names, not in batch and not
+// freshly cached, that fit in the unused room of the calls the batch needs
+// anyway.
+func (r *resolver) rideAlongLocked(batch map[lookupKey][]chan result, ids, names int) (extraIDs, extraNames []string) {
+	roomIDs := room(ids, maxIDsPerCall)
+	roomNames := room(names, maxFilterValuesPerCall)
+	for k := range r.expected {
+		if len(extraIDs) >= roomIDs && len(extraNames) >= roomNames {
+			break
+		}
+		if _, ok := batch[k]; ok || r.cachedLocked(k) != nil {
+			continue
+		}
+		if k.kind == byID && len(extraIDs) < roomIDs {
+			extraIDs = append(extraIDs, k.value)
+		} else if k.kind == byDNS && len(extraNames) < roomNames {
+			extraNames = append(extraNames, k.value)
+		}
+	}
+	return extraIDs, extraNames
+}
+
+// room is how many more values fit in the calls n values need.
+func room(n, perCall int) int {
+	if n == 0 {
+		return 0
+	}
+	return (n+perCall-1)/perCall*perCall - n
+}
+
+// unexpectMissing drops expected keys EC2 did not find.
+func (r *resolver) unexpectMissing(keys []lookupKey) {
+	if len(keys) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		delete(r.expected, k)
 	}
 }
 
@@ -325,6 +411,11 @@ func (r *resolver) flush() {
 			names = append(names, k.value)
 		}
 	}
+	r.mu.Lock()
+	extraIDs, extraNames := r.rideAlongLocked(batch, len(ids), len(names))
+	r.mu.Unlock()
+	ids = append(ids, extraIDs...)
+	names = append(names, extraNames...)
 	slices.Sort(ids)
 	slices.Sort(names)
 	// The batch serves many callers, so it runs on its own context; each
@@ -362,6 +453,13 @@ func (r *resolver) answerIDs(ctx context.Context, start uint64, chunk []string, 
 	found, bad, err := r.c.describeIDs(ctx, chunk)
 	if err == nil {
 		r.store(start, found)
+		var missing []lookupKey
+		for _, id := range chunk {
+			if _, ok := found[id]; !ok {
+				missing = append(missing, lookupKey{byID, id})
+			}
+		}
+		r.unexpectMissing(missing)
 	}
 	for _, id := range chunk {
 		k := lookupKey{byID, id}
@@ -386,6 +484,13 @@ func (r *resolver) answerNames(ctx context.Context, start uint64, chunk []string
 			m[inst.ID] = inst
 		}
 		r.store(start, m)
+		var missing []lookupKey
+		for _, name := range chunk {
+			if _, ok := found[name]; !ok {
+				missing = append(missing, lookupKey{byDNS, name})
+			}
+		}
+		r.unexpectMissing(missing)
 	}
 	for _, name := range chunk {
 		k := lookupKey{byDNS, name}

@@ -428,3 +428,72 @@ func TestReserveAssignPrepaysCalls(t *testing.T) {
 		t.Errorf("ec2sim saw %d assign calls, want 2", got)
 	}
 }
+
+// Expected lookups ride along in the describes of others: lookups made one at
+// a time cost one DescribeInstances while the cache is fresh, and an expected
+// instance EC2 does not know is not described again.
+func TestExpectedLookupsRideAlong(t *testing.T) {
+	const n = 60
+	sim := startSim(t, n, true)
+	c := newClient(t, sim, ec2.Config{CacheTTL: time.Hour})
+	for i := range n {
+		if i%2 == 0 {
+			c.Expect(instanceID(i), "")
+		} else {
+			c.Expect("", fmt.Sprintf("ip-node-%d.ec2.internal", i))
+		}
+	}
+	c.Expect("i-0fffffffffffffff0", "") // unknown to EC2
+	for i := range n {
+		var inst *ec2.Instance
+		var err error
+		if i%2 == 0 {
+			inst, err = c.InstanceByID(t.Context(), instanceID(i))
+		} else {
+			inst, err = c.InstanceByPrivateDNSName(t.Context(), fmt.Sprintf("ip-node-%d.ec2.internal", i))
+		}
+		if err != nil || inst.ID != instanceID(i) {
+			t.Fatalf("lookup %d: %v, %v", i, inst, err)
+		}
+	}
+	// The first lookup (by ID) brings every expected ID; the first lookup by
+	// name brings every expected name; the unknown ID costs one retry.
+	if got := sim.Calls("DescribeInstances"); got > 3 {
+		t.Errorf("%d sequential lookups cost %d DescribeInstances, want at most 3", n, got)
+	}
+	sim.ResetCounts()
+	c.Forget(instanceID(0))
+	if _, err := c.InstanceByID(t.Context(), instanceID(0)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.Calls("DescribeInstances"); got != 1 {
+		t.Errorf("a lookup after Forget cost %d DescribeInstances, want 1 (the unknown expected ID must be gone)", got)
+	}
+
+	// Without expectations, sequential lookups are described one by one.
+	sim.ResetCounts()
+	c2 := newClient(t, sim, ec2.Config{CacheTTL: time.Hour})
+	for i := range 5 {
+		if _, err := c2.InstanceByID(t.Context(), instanceID(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sim.Calls("DescribeInstances"); got != 5 {
+		t.Errorf("5 unannounced sequential lookups cost %d DescribeInstances, want 5", got)
+	}
+	// Unexpect withdraws: a forgotten instance no longer rides along.
+	for i := range n {
+		c.Unexpect(instanceID(i), "")
+	}
+	c.Forget(instanceID(0))
+	c.Forget(instanceID(2))
+	sim.ResetCounts()
+	for _, i := range []int{0, 2} {
+		if _, err := c.InstanceByID(t.Context(), instanceID(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sim.Calls("DescribeInstances"); got != 2 {
+		t.Errorf("after Unexpect, two sequential misses cost %d DescribeInstances, want 2", got)
+	}
+}

@@ -82,6 +82,8 @@ type EC2 interface {
 	AssignIPv6Addresses(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
 	AssignIPv6Prefixes(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
 	ReserveAssign(ctx context.Context, eniID string, calls int) error
+	Expect(id, privateDNSName string)
+	Unexpect(id, privateDNSName string)
 	Forget(id string)
 }
 
@@ -148,14 +150,14 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 		),
 	}
 	_, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) {
-			if n, ok := obj.(*v1.Node); ok && c.needsSync(n) {
-				c.queue.Add(n.Name)
+		AddFunc:    func(obj any) { c.nodeChanged(obj) },
+		UpdateFunc: func(_, obj any) { c.nodeChanged(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
 			}
-		},
-		UpdateFunc: func(_, obj any) {
-			if n, ok := obj.(*v1.Node); ok && c.needsSync(n) {
-				c.queue.Add(n.Name)
+			if n, ok := obj.(*v1.Node); ok {
+				c.cloud.Unexpect(lookupOf(n))
 			}
 		},
 	})
@@ -163,6 +165,22 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 		return nil, fmt.Errorf("node controller: add event handler: %w", err)
 	}
 	return c, nil
+}
+
+// nodeChanged queues a node that needs a sync. Its instance lookup is
+// announced to the EC2 layer while it waits, so that the lookups of a burst
+// of nodes, reached one by one as API writes allow, share a few describes.
+func (c *Controller) nodeChanged(obj any) {
+	n, ok := obj.(*v1.Node)
+	if !ok {
+		return
+	}
+	if !c.needsSync(n) {
+		c.cloud.Unexpect(lookupOf(n))
+		return
+	}
+	c.cloud.Expect(lookupOf(n))
+	c.queue.Add(n.Name)
 }
 
 func (o *Options) defaults() error {

@@ -269,3 +269,36 @@ func TestBadInstancesKeepTaint(t *testing.T) {
 		})
 	}
 }
+
+// A burst handled by one worker, node after node, still shares describes:
+// queued nodes announce their lookups, which ride along in the first call.
+func TestSequentialBurstSharesDescribes(t *testing.T) {
+	const n = 60
+	sc := ec2sim.GenerateScenario(ec2sim.Generate{Instances: n, IPv6Subnet: true, PrePrefixed: true})
+	sim := startSimScenario(t, sc)
+	st := sim.State()
+	var nodes []runtime.Object
+	for i, inst := range st.Instances {
+		pid := providerIDOf(inst.Zone, inst.ID)
+		if i%2 == 1 {
+			pid = "" // looked up by private DNS name
+		}
+		name := inst.ID
+		if pid == "" {
+			name = inst.PrivateDNSName
+		}
+		nodes = append(nodes, kubeletNode(name, pid, nil))
+	}
+	kube := fake.NewClientset(nodes...)
+	runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign, Workers: 1})
+	for _, obj := range nodes {
+		waitInitialized(t, kube, obj.(*v1.Node).Name)
+	}
+	// One call for the IDs, one for the names.
+	if c := sim.Calls("DescribeInstances"); c > 2 {
+		t.Errorf("DescribeInstances calls = %d for %d nodes on one worker, want at most 2", c, n)
+	}
+	if m := sim.MutatingCalls(); m != 0 {
+		t.Errorf("mutating calls = %d, want 0", m)
+	}
+}

@@ -144,6 +144,19 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	return 0, nil
 }
 
+// lookupOf returns what instanceFor looks the node up by: its providerID's
+// instance ID, else (no providerID) its name as the private DNS name. Both
+// are empty for an unparsable providerID.
+func lookupOf(node *v1.Node) (id, privateDNSName string) {
+	if node.Spec.ProviderID == "" {
+		return "", node.Name
+	}
+	if p, err := providerid.Parse(node.Spec.ProviderID); err == nil {
+		return p.InstanceID, ""
+	}
+	return "", ""
+}
+
 // instanceFor resolves the node's instance by providerID, else by private DNS name.
 func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
 	var (
