@@ -169,6 +169,7 @@ func (b *bench) burst(ctx context.Context, id string, prePrefixed bool) (sc Scen
 	if err = rec.watch(watchCtx, w.admin); err != nil {
 		return sc, w, err
 	}
+	rec.kubelet(watchCtx, w.admin)
 	sc.Bound = b.bound(id)
 	timeout := max(10*time.Minute, 2*time.Duration(sc.Bound.Seconds*float64(time.Second))+5*time.Minute)
 	before, err := w.sample(ctx)
@@ -202,6 +203,9 @@ wait:
 			return sc, w, fmt.Errorf("%s exited; log %s", w.ccm.Name, w.ccm.LogPath)
 		}
 	}
+	// EC2 calls count until the last node is initialized; API writes, CPU
+	// and memory until its events have landed too.
+	initEC2 := w.Sim.Counts()
 	sc.Curve, sc.Latencies = rec.results()
 	if len(sc.Curve) > 0 {
 		sc.WallSeconds = sc.Curve[len(sc.Curve)-1]
@@ -213,6 +217,7 @@ wait:
 	if err != nil {
 		return sc, w, err
 	}
+	after.ec2 = initEC2
 	if err = w.fill(&sc, before, after); err != nil {
 		return sc, w, err
 	}

@@ -38,10 +38,33 @@ type recorder struct {
 	created map[string]time.Duration
 	done    map[string]time.Duration
 	all     chan struct{}
+	// inited receives each node's name once, when first seen initialized.
+	inited chan string
 }
 
 func newRecorder(want int) *recorder {
-	return &recorder{want: want, created: map[string]time.Duration{}, done: map[string]time.Duration{}, all: make(chan struct{})}
+	return &recorder{want: want, created: map[string]time.Duration{}, done: map[string]time.Duration{},
+		all: make(chan struct{}), inited: make(chan string, want)}
+}
+
+// kubelet reports each node Ready once it is initialized, as kubelet does
+// when the CNI has the podCIDR, so the lifecycle controller looks up only
+// uninitialized (NotReady) nodes, as in a real cluster. It runs until ctx ends.
+func (r *recorder) kubelet(ctx context.Context, cs kubernetes.Interface) {
+	for range 8 {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case name := <-r.inited:
+					// A failure leaves the node NotReady: the lifecycle
+					// controller then keeps looking it up, which the counts show.
+					_ = patchReady(ctx, cs, name)
+				}
+			}
+		}()
+	}
 }
 
 // watch runs a Node informer until ctx ends and waits for its first sync.
@@ -73,6 +96,7 @@ func (r *recorder) observe(name string) {
 		return
 	}
 	r.done[name] = time.Since(r.start)
+	r.inited <- name // buffered for every node
 	if len(r.done) == r.want {
 		close(r.all)
 	}
@@ -187,14 +211,18 @@ func createNodes(ctx context.Context, cs kubernetes.Interface, r *recorder, inst
 // markReady reports Ready=True on every node, as kubelet does once the CNI
 // has the podCIDR: the lifecycle controller then leaves the nodes alone.
 func markReady(ctx context.Context, cs kubernetes.Interface, names []string) error {
+	return parallel(ctx, 64, names, func(ctx context.Context, name string) error {
+		return patchReady(ctx, cs, name)
+	})
+}
+
+func patchReady(ctx context.Context, cs kubernetes.Interface, name string) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	patch := fmt.Appendf(nil, `{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status","lastHeartbeatTime":%q,"lastTransitionTime":%q}]}}`, now, now)
-	return parallel(ctx, 64, names, func(ctx context.Context, name string) error {
-		if _, err := cs.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
-			return fmt.Errorf("mark node %s ready: %w", name, err)
-		}
-		return nil
-	})
+	if _, err := cs.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
+		return fmt.Errorf("mark node %s ready: %w", name, err)
+	}
+	return nil
 }
 
 // checkInvariants compares every node with ec2sim: podCIDR is the one /80
