@@ -271,8 +271,8 @@ func plotInitialized(r *Results, path string) error {
 	p.Title.Text = fmt.Sprintf("Nodes initialized over time, N=%d", r.N)
 	p.X.Label.Text = "seconds since the first Node was created"
 	p.Y.Label.Text = "nodes initialized (podCIDR set, taint removed)"
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*4, -vg.Millimeter*2
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Millimeter*4, vg.Millimeter*4
 	i := 0
 	for _, sc := range r.Scenarios {
 		if sc.Steady != nil || len(sc.Curve) == 0 {
@@ -313,8 +313,8 @@ func plotCDF(r *Results, path string) error {
 	p.Title.Text = fmt.Sprintf("Latency, Node created → initialized, N=%d", r.N)
 	p.X.Label.Text = "seconds"
 	p.Y.Label.Text = "fraction of nodes"
-	p.Legend.Top, p.Legend.Left = true, true
-	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*4, -vg.Millimeter*2
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.XOffs, p.Legend.YOffs = -vg.Millimeter*4, vg.Millimeter*4
 	p.Y.Min, p.Y.Max = 0, 1
 	i := 0
 	for _, sc := range r.Scenarios {
