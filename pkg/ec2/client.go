@@ -24,7 +24,7 @@ import (
 const (
 	DefaultCallTimeout   = 30 * time.Second
 	DefaultBatchWindow   = 50 * time.Millisecond
-	DefaultCacheTTL      = 10 * time.Second
+	DefaultCacheTTL      = 30 * time.Second
 	DefaultMutatingQPS   = 4.5 // AWS refills AssignIpv6Addresses at 5/s
 	DefaultMutatingBurst = 90  // of a bucket of 100
 	// DescribeInstances by InstanceId.N alone (no filter, no paging) is
