@@ -5,6 +5,9 @@
 # instead of /bin, then checks the binary is static, built with -trimpath, stripped (-s -w), and
 # that the runtime stage ships that binary as a non-root ENTRYPOINT.
 set -euo pipefail
+# The builder stage runs with the image's environment, not ours (the Makefile exports
+# CGO_ENABLED=0 and GOFLAGS=-trimpath, which would hide their absence from the Dockerfile).
+unset GOFLAGS CGO_ENABLED
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dockerfile=${1:-$root/Dockerfile}

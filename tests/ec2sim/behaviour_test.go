@@ -10,14 +10,20 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func TestThrottlingRetriedBySDK(t *testing.T) {
-	sim, c := newTestSim(t, Options{Throttling: true})
+	sim, _ := newTestSim(t, Options{Throttling: true})
 	sim.SetBucket("DescribeInstances"+UnfilteredSuffix, 2, 50)
+	// The standard retryer, with room for unlucky jitter: 8 callers race
+	// for 2 tokens, and a retry with near-zero backoff can lose again.
+	c := ec2.NewFromConfig(sim.AWSConfig(), func(o *ec2.Options) {
+		o.Retryer = retry.AddWithMaxAttempts(retry.NewStandard(), 10)
+	})
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -136,7 +136,6 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 	c := &Controller{
 		client:   client,
 		lister:   nodes.Lister(),
-		synced:   nodes.Informer().HasSynced,
 		cloud:    cloud,
 		opts:     opts,
 		bcast:    bcast,
@@ -149,7 +148,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: ControllerName},
 		),
 	}
-	_, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	reg, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.nodeChanged(obj) },
 		UpdateFunc: func(_, obj any) { c.nodeChanged(obj) },
 		DeleteFunc: func(obj any) {
@@ -164,6 +163,10 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 	if err != nil {
 		return nil, fmt.Errorf("node controller: add event handler: %w", err)
 	}
+	// Workers start once the handler has seen every node of the initial
+	// list, so all queued nodes' lookups are announced before the first
+	// describe.
+	c.synced = reg.HasSynced
 	return c, nil
 }
 
@@ -238,11 +241,24 @@ func (c *Controller) Run(ctx context.Context) {
 	if !cache.WaitForNamedCacheSync(ControllerName, ctx.Done(), c.synced) {
 		return
 	}
+	// Refresh the initialized nodes once before the workers start, so the
+	// start-up refresh is one batched describe that never races the
+	// workers' first lookups; then every RefreshPeriod.
+	c.refresh(ctx)
 	var wg sync.WaitGroup
 	for range c.opts.Workers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.worker, time.Second) })
 	}
-	wg.Go(func() { wait.UntilWithContext(ctx, c.refresh, c.opts.RefreshPeriod) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(c.opts.RefreshPeriod):
+				c.refresh(ctx)
+			}
+		}
+	})
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
