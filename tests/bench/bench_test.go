@@ -103,3 +103,30 @@ func TestRender(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveMerges keeps scenarios a partial run did not measure, marked
+// with the run they came from.
+func TestSaveMerges(t *testing.T) {
+	dir := t.TempDir()
+	old := &Results{N: 10, Commit: "old", Machine: Machine{Load: []string{"a: 1", "b: 2"}},
+		Scenarios: []Scenario{{ID: "a", WallSeconds: 1}, {ID: "b", WallSeconds: 2}}}
+	if err := old.save(dir); err != nil {
+		t.Fatal(err)
+	}
+	cur := &Results{N: 10, Commit: "new", Machine: Machine{Load: []string{"a: 3"}}, Scenarios: []Scenario{{ID: "a", WallSeconds: 3}}}
+	if err := cur.save(dir); err != nil {
+		t.Fatal(err)
+	}
+	all, err := loadAll(dir)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("loadAll: %v, %d results", err, len(all))
+	}
+	r := all[0]
+	if a, b := r.scenario("a"), r.scenario("b"); a == nil || a.WallSeconds != 3 || a.Run != "" ||
+		b == nil || b.WallSeconds != 2 || !strings.Contains(b.Run, "commit old") {
+		t.Errorf("merged scenarios %+v", r.Scenarios)
+	}
+	if strings.Join(r.Machine.Load, ";") != "a: 3;b: 2 (earlier run)" {
+		t.Errorf("load %v", r.Machine.Load)
+	}
+}

@@ -73,10 +73,16 @@ func markdown(all []*Results) string {
 func section(b *strings.Builder, r *Results) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("## N = %d\n\n", r.N)
-	p("Run %s on %d × %s, %.1f GiB RAM; commit `%s`; CCM `%s`; CCM client QPS %g, burst %d; the whole run took %.1f min.\n",
+	p("Run %s on %d × %s, %.1f GiB RAM; commit `%s`; CCM `%s`; CCM client QPS %g, burst %d; the run took %.1f min.\n",
 		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.Model, r.Machine.MemGB, r.Commit, r.CCMVersion,
 		r.KubeAPIQPS, r.KubeAPIBurst, r.Seconds/60)
-	p("Load average at the start of each scenario: %s.\n\n", strings.Join(r.Machine.Load, "; "))
+	p("Load average at the start of each scenario: %s.\n", strings.Join(r.Machine.Load, "; "))
+	for _, sc := range r.Scenarios {
+		if sc.Run != "" {
+			p("(%s) is kept from an earlier run (%s).\n", sc.ID, sc.Run)
+		}
+	}
+	p("\n")
 	p("| scenario | all initialized in | bound | measured / bound | latency p50 / p90 / p99 / max | Nodes created in |\n")
 	p("|---|---|---|---|---|---|\n")
 	for _, sc := range r.Scenarios {

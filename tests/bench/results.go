@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -64,6 +65,9 @@ type Scenario struct {
 	Bound *Bound `json:"bound,omitempty"`
 	// Steady holds the steady-state figures (scenario c).
 	Steady *Steady `json:"steady,omitempty"`
+	// Run says where a scenario kept from an earlier run came from (see
+	// merge); empty when it comes from the run the Results describe.
+	Run string `json:"run,omitempty"`
 	// Problems lists nodes that broke an invariant (podCIDR not the ENI's
 	// /80, first address not the ENI's IPv6, more than one prefix).
 	Problems []string `json:"problems,omitempty"`
@@ -163,7 +167,36 @@ func resultsPath(dir string, n int) string {
 	return filepath.Join(dir, fmt.Sprintf("results-n%d.json", n))
 }
 
+// merge keeps the scenarios of old that r did not run (make bench with
+// -scenarios), marked with the run they came from.
+func (r *Results) merge(old *Results) {
+	for _, sc := range old.Scenarios {
+		if r.scenario(sc.ID) != nil {
+			continue
+		}
+		if sc.Run == "" {
+			sc.Run = fmt.Sprintf("%s, commit %s, CCM %s", old.Date.Format("2006-01-02 15:04 UTC"), old.Commit, old.CCMVersion)
+		}
+		r.Scenarios = append(r.Scenarios, sc)
+		for _, l := range old.Machine.Load {
+			if strings.HasPrefix(l, sc.ID+":") {
+				r.Machine.Load = append(r.Machine.Load, l+" (earlier run)")
+			}
+		}
+	}
+	slices.SortFunc(r.Scenarios, func(x, y Scenario) int { return strings.Compare(x.ID, y.ID) })
+}
+
+// save writes r, keeping the scenarios of a stored run of the same N that r
+// did not run.
 func (r *Results) save(dir string) error {
+	if b, err := os.ReadFile(resultsPath(dir, r.N)); err == nil {
+		var old Results
+		if err := json.Unmarshal(b, &old); err != nil {
+			return fmt.Errorf("%s: %w", resultsPath(dir, r.N), err)
+		}
+		r.merge(&old)
+	}
 	b, err := json.MarshalIndent(r, "", " ")
 	if err != nil {
 		return err
