@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/cache"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/cloud-provider/app"
 	"k8s.io/cloud-provider/app/config"
@@ -26,9 +28,15 @@ func startNodeController(initCtx app.ControllerInitContext, cc *config.Completed
 			return nil, false, fmt.Errorf("cloud-node controller needs the aws provider, got %T", cp)
 		}
 		cfg := aws.Config()
+		nodes := cc.SharedInformers.Core().V1().Nodes()
+		// No controller here reads managedFields, and on Nodes they are a
+		// large part of each object: keep them out of the informer cache.
+		if err := nodes.Informer().SetTransform(cache.TransformFunc(stripManagedFields)); err != nil {
+			klog.InfoS("Node informer already started; keeping managedFields in its cache", "err", err)
+		}
 		ctrl, err := node.New(
 			cc.ClientBuilder.ClientOrDie(initCtx.ClientName),
-			cc.SharedInformers.Core().V1().Nodes(),
+			nodes,
 			aws.EC2(),
 			node.Options{
 				Mode:          node.Mode(cfg.IPv6PrefixDelegation),
@@ -46,4 +54,13 @@ func startNodeController(initCtx app.ControllerInitContext, cc *config.Completed
 		go ctrl.Run(ctx)
 		return nil, true, nil
 	}
+}
+
+// stripManagedFields drops metadata.managedFields from objects entering an
+// informer cache.
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

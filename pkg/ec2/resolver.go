@@ -1,6 +1,7 @@
 package ec2
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,8 @@ type resolver struct {
 	inflight  int
 	// expected holds lookups callers announced with Expect: they ride along
 	// in the describes of other lookups, filling each call up to AWS's limit.
-	expected map[lookupKey]struct{}
+	expected  map[lookupKey]uint64 // → order of announcement
+	expectSeq uint64
 }
 
 func newResolver(c *Client, window, ttl time.Duration) *resolver {
@@ -87,7 +89,7 @@ func newResolver(c *Client, window, ttl time.Duration) *resolver {
 		byName:    map[string]string{},
 		eniOwner:  map[string]string{},
 		forgotten: map[string]uint64{},
-		expected:  map[lookupKey]struct{}{},
+		expected:  map[lookupKey]uint64{},
 	}
 }
 
@@ -105,7 +107,10 @@ func (c *Client) Expect(id, privateDNSName string) {
 	}
 	r := c.res
 	r.mu.Lock()
-	r.expected[k] = struct{}{}
+	if _, ok := r.expected[k]; !ok {
+		r.expectSeq++
+		r.expected[k] = r.expectSeq
+	}
 	r.mu.Unlock()
 }
 
@@ -133,21 +138,34 @@ func expectKey(id, name string) (lookupKey, bool) {
 
 // rideAlongLocked returns expected IDs and names, not in batch and not
 // freshly cached, that fit in the unused room of the calls the batch needs
-// anyway.
+// anyway; the earliest announced first, as a FIFO work queue will reach them.
 func (r *resolver) rideAlongLocked(batch map[lookupKey][]chan result, ids, names int) (extraIDs, extraNames []string) {
 	roomIDs := room(ids, maxIDsPerCall)
 	roomNames := room(names, maxFilterValuesPerCall)
-	for k := range r.expected {
-		if len(extraIDs) >= roomIDs && len(extraNames) >= roomNames {
-			break
-		}
-		if _, ok := batch[k]; ok || r.cachedLocked(k) != nil {
+	if roomIDs == 0 && roomNames == 0 {
+		return nil, nil
+	}
+	type cand struct {
+		k   lookupKey
+		seq uint64
+	}
+	var cands []cand
+	for k, seq := range r.expected {
+		if (k.kind == byID && roomIDs == 0) || (k.kind == byDNS && roomNames == 0) {
 			continue
 		}
-		if k.kind == byID && len(extraIDs) < roomIDs {
-			extraIDs = append(extraIDs, k.value)
-		} else if k.kind == byDNS && len(extraNames) < roomNames {
-			extraNames = append(extraNames, k.value)
+		if _, ok := batch[k]; ok || r.freshLocked(k) != nil {
+			continue
+		}
+		cands = append(cands, cand{k, seq})
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(a.seq, b.seq) })
+	for _, c := range cands {
+		switch {
+		case c.k.kind == byID && len(extraIDs) < roomIDs:
+			extraIDs = append(extraIDs, c.k.value)
+		case c.k.kind == byDNS && len(extraNames) < roomNames:
+			extraNames = append(extraNames, c.k.value)
 		}
 	}
 	return extraIDs, extraNames
@@ -277,6 +295,14 @@ func (r *resolver) lookup(ctx context.Context, k lookupKey) (*Instance, error) {
 
 // cachedLocked returns a copy of a fresh cached instance for k, or nil.
 func (r *resolver) cachedLocked(k lookupKey) *Instance {
+	if inst := r.freshLocked(k); inst != nil {
+		return inst.clone()
+	}
+	return nil
+}
+
+// freshLocked returns the fresh cached instance for k (not a copy), or nil.
+func (r *resolver) freshLocked(k lookupKey) *Instance {
 	if r.ttl < 0 {
 		return nil
 	}
@@ -291,7 +317,7 @@ func (r *resolver) cachedLocked(k lookupKey) *Instance {
 	if k.kind == byDNS && (e.inst.PrivateDNSName != k.value || e.inst.State == StateTerminated) {
 		return nil
 	}
-	return e.inst.clone()
+	return e.inst
 }
 
 // begin marks a describe as in flight and returns the Forget sequence at its

@@ -508,3 +508,27 @@ func TestExpectedLookupsRideAlong(t *testing.T) {
 		t.Errorf("after Unexpect, two sequential misses cost %v DescribeInstances, want 2", got)
 	}
 }
+
+// Ride-alongs are taken in announcement order: with room for fewer than
+// are expected, the earliest announced are described first.
+func TestRideAlongInAnnouncementOrder(t *testing.T) {
+	const n = 1100 // more than one call's 1000 IDs
+	sim := startSim(t, n, true)
+	c := newClient(t, sim, ec2.Config{CacheTTL: time.Hour})
+	for i := range n {
+		c.Expect(instanceID(i), "")
+	}
+	// The lookup of the last one fills its call with the 999 announced first.
+	if _, err := c.InstanceByID(t.Context(), instanceID(n-1)); err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetCounts()
+	for i := range 999 {
+		if _, err := c.InstanceByID(t.Context(), instanceID(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sim.Calls("DescribeInstances"); got != 0 {
+		t.Errorf("the 999 earliest announced cost %d more describes, want 0 (they rode along)", got)
+	}
+}
