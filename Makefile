@@ -71,7 +71,7 @@ bench: build tools ## scale benchmark, N nodes (default 1000; make bench N=5000)
 lint: ## gofmt and go vet in every module
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	for m in tests/manifests tests/metricsserver; do (cd $$m && $(GO) vet ./...) || exit 1; done
+	for m in tests/manifests tests/metricsserver tests/bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 FUZZTIME ?= 30s
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
