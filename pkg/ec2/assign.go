@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -37,11 +36,8 @@ func (c *Client) ReserveAssign(ctx context.Context, eniID string, calls int) err
 	if calls <= 0 {
 		return nil
 	}
-	start := time.Now()
-	err := c.mutateRL.WaitN(ctx, calls)
-	rateLimitWait.WithLabelValues("mutating").Observe(time.Since(start).Seconds())
-	if err != nil {
-		return fmt.Errorf("wait for mutating rate limit: %w", err)
+	if err := c.waitN(ctx, c.mutateRL, "mutating", calls); err != nil {
+		return err
 	}
 	c.creditMu.Lock()
 	c.credits[eniID] += calls

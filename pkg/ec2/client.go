@@ -190,8 +190,13 @@ func assumeRoleProvider(awsCfg aws.Config, cfg Config) (aws.CredentialsProvider,
 
 // wait takes a token from the bucket, recording how long it waited.
 func (c *Client) wait(ctx context.Context, l *rate.Limiter, bucket string) error {
+	return c.waitN(ctx, l, bucket, 1)
+}
+
+// waitN takes n tokens from l, recording the wait.
+func (c *Client) waitN(ctx context.Context, l *rate.Limiter, bucket string, n int) error {
 	start := time.Now()
-	err := l.Wait(ctx)
+	err := l.WaitN(ctx, n)
 	rateLimitWait.WithLabelValues(bucket).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("wait for %s rate limit: %w", bucket, err)
