@@ -28,11 +28,11 @@ $(CCM): FORCE
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/aws-cloud-controller-manager ./tests/ec2sim/cmd/ec2sim
 
-tools: $(TOOLS) ## build kube-apiserver, etcd, host-local, kubectl (first time ~12 min)
+tools: $(TOOLS) ## build kube-apiserver, etcd, host-local, kubectl (first time ~6 min after make build)
 
 $(BIN)/kube-apiserver $(BIN)/kubectl: tests/tools/go.mod tests/tools/go.sum
 	@mkdir -p $(BIN)
-	@echo ">> building $(@F) from k8s.io/kubernetes (tests/tools); the first build takes ~10 minutes on 2 cores"
+	@echo ">> building $(@F) from k8s.io/kubernetes (tests/tools); the first build takes ~4 minutes on 2 cores after make build"
 	cd tests/tools && $(GO) build -o $(BIN)/ k8s.io/kubernetes/cmd/$(@F)
 
 $(BIN)/host-local: tests/tools/go.mod tests/tools/go.sum
