@@ -14,11 +14,13 @@ import (
 // changed, and exactly two assign calls per node.
 //
 // The CCM's own limit on AssignIpv6Addresses (burst 90, then 4.5/s; two
-// calls per node) paces the burst. The replica it kills has recorded
-// assign-started intents for the nodes its workers were waiting on; after
-// the restart those nodes wait for the node controller's AssignSettle
-// (2 minutes, no flag) before it assigns again, so this test takes about
-// 3 minutes.
+// calls per node) paces the burst, so most nodes are queued behind it at
+// the kill. A node gets its assign-started intent only once the limiter has
+// granted its calls, so the queued ones carry none and the restarted
+// replica assigns them at once: the test takes about a minute. A node whose
+// calls were in flight at the kill would wait for AssignSettle (2 minutes)
+// first; the test logs how many there were. That path is covered by
+// TestCrashBetweenAssignAndWrite in pkg/controllers/node.
 func TestCrashMidBurst(t *testing.T) {
 	w := newWorld(t, demoScenario(t), false)
 	ctx := t.Context()
