@@ -14,30 +14,42 @@ import (
 	"k8s.io/component-base/metrics/testutil"
 )
 
+// metricSum sums the counters (and histogram sample counts) of name in the
+// legacy registry whose labels include labels.
+func metricSum(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		total := 0.0
+		for _, m := range mf.GetMetric() {
+			if testutil.LabelsMatch(m, labels) {
+				total += m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		return total
+	}
+	return 0
+}
+
+// describeOps counts the DescribeInstances operations the EC2 clients made,
+// whatever their result. Unlike ec2sim's count of HTTP attempts, it does not
+// include the SDK's rare re-send of a describe whose reply it failed to read
+// on loopback.
+func describeOps(t *testing.T) float64 {
+	return metricSum(t, "cloudprovider_aws_api_requests_total", map[string]string{"operation": "DescribeInstances"})
+}
+
 // TestMetricsAndConflictRetry initializes a bare node whose first spec patch
 // conflicts, and checks the retry, the event and the metric series.
 func TestMetricsAndConflictRetry(t *testing.T) {
 	registerMetrics()
-	read := func(name string, labels map[string]string) float64 {
-		t.Helper()
-		mfs, err := legacyregistry.DefaultGatherer.Gather()
-		if err != nil {
-			t.Fatalf("gather: %v", err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			total := 0.0
-			for _, m := range mf.GetMetric() {
-				if testutil.LabelsMatch(m, labels) {
-					total += m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
-				}
-			}
-			return total
-		}
-		return 0
-	}
+	read := func(name string, labels map[string]string) float64 { return metricSum(t, name, labels) }
 	const (
 		assigns = "cloudprovider_aws_node_ipv6_assignments_total"
 		writes  = "cloudprovider_aws_node_api_writes_total"

@@ -215,16 +215,15 @@ func TestRefreshIsBatched(t *testing.T) {
 		nodes = append(nodes, node)
 	}
 	kube := fake.NewClientset(nodes...)
+	before := describeOps(t)
 	runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign})
 
 	for _, inst := range st.Instances {
 		eni := eniState(t, sim, primaryENIID(t, inst))
 		waitFor(t, "addresses of "+inst.ID, func() bool { return firstInternalIP(getNode(t, kube, inst.ID)) == eni.addrs[0].String() })
 	}
-	// One call; ec2sim counts HTTP attempts, and the SDK now and then
-	// re-sends a describe whose reply it failed to read on loopback.
-	if c := sim.Calls("DescribeInstances"); c < 1 || c > 2 {
-		t.Errorf("DescribeInstances calls = %d for %d nodes, want 1 (2 with an SDK re-send)", c, n)
+	if c := describeOps(t) - before; c != 1 {
+		t.Errorf("DescribeInstances calls = %v for %d nodes, want 1", c, n)
 	}
 	list, err := kube.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
 	if err != nil {
@@ -292,16 +291,15 @@ func TestSequentialBurstSharesDescribes(t *testing.T) {
 		nodes = append(nodes, kubeletNode(name, pid, nil))
 	}
 	kube := fake.NewClientset(nodes...)
+	before := describeOps(t)
 	runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign, Workers: 1})
 	for _, obj := range nodes {
 		waitInitialized(t, kube, obj.(*v1.Node).Name)
 	}
-	// One call for the IDs, one for the names. ec2sim counts HTTP attempts,
-	// and the SDK now and then re-sends a describe whose reply it failed to
-	// read on loopback ("use of closed network connection"): allow one.
-	// Without the announced lookups this is one call per node.
-	if c := sim.Calls("DescribeInstances"); c > 3 {
-		t.Errorf("DescribeInstances calls = %d for %d nodes on one worker, want at most 3 (2 + one SDK re-send)", c, n)
+	// One call for the IDs, one for the names. Without the announced
+	// lookups this is one call per node.
+	if c := describeOps(t) - before; c > 2 {
+		t.Errorf("DescribeInstances calls = %v for %d nodes on one worker, want at most 2", c, n)
 	}
 	if m := sim.MutatingCalls(); m != 0 {
 		t.Errorf("mutating calls = %d, want 0", m)
