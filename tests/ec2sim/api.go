@@ -23,11 +23,20 @@ func (s *Sim) AWSConfig() aws.Config {
 // as the CCM binary) at the emulator for EC2 and IMDS. The region is left
 // to IMDS discovery; use Region() to pass it explicitly.
 func (s *Sim) Env() []string {
+	return append(s.EnvWithoutKeys(),
+		"AWS_ACCESS_KEY_ID="+AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY="+SecretAccessKey,
+	)
+}
+
+// EnvWithoutKeys is Env without the static keys, for a process that should
+// get the instance-role credentials (Scenario.InstanceRole) from IMDS
+// through the SDK's default credential chain. AWS_EC2_METADATA_SERVICE_ENDPOINT
+// is IMDSEndpoint().
+func (s *Sim) EnvWithoutKeys() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_EC2=" + s.endpoint,
-		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + s.endpoint,
-		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
-		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + s.IMDSEndpoint(),
 	}
 }
 

@@ -197,7 +197,7 @@ var instanceFilters = map[string]fieldFunc[*instance]{
 		return []string{i.subnet.id}
 	},
 	"private-ip-address": func(_ *world, i *instance, at time.Time) []string {
-		if i.stateAt(at) == "terminated" {
+		if i.stateAt(at) == "terminated" || !i.privateIP.IsValid() {
 			return nil
 		}
 		return []string{i.privateIP.String()}

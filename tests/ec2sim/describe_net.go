@@ -113,8 +113,14 @@ var subnetFilters = map[string]fieldFunc[*subnet]{
 	"vpc-id":               func(_ *world, s *subnet, _ time.Time) []string { return []string{s.vpc.id} },
 	"availability-zone":    func(_ *world, s *subnet, _ time.Time) []string { return []string{s.zone.name} },
 	"availability-zone-id": func(_ *world, s *subnet, _ time.Time) []string { return []string{s.zone.id} },
-	"cidr-block":           func(_ *world, s *subnet, _ time.Time) []string { return []string{s.cidr.String()} },
-	"state":                func(*world, *subnet, time.Time) []string { return []string{"available"} },
+	"cidr-block": func(_ *world, s *subnet, _ time.Time) []string {
+		if s.native {
+			return nil
+		}
+		return []string{s.cidr.String()}
+	},
+	"ipv6-native": func(_ *world, s *subnet, _ time.Time) []string { return []string{strconv.FormatBool(s.native)} },
+	"state":       func(*world, *subnet, time.Time) []string { return []string{"available"} },
 	"ipv6-cidr-block-association.ipv6-cidr-block": func(_ *world, s *subnet, _ time.Time) []string {
 		if s.v6.IsValid() {
 			return []string{s.v6.String()}

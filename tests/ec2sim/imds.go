@@ -34,6 +34,9 @@ func (s *Sim) serveIMDS(rw http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	tree := s.w.imdsTree()
 	s.mu.Unlock()
+	if tree != nil && s.role != "" {
+		s.addRoleTree(tree, time.Now())
+	}
 	if tree == nil {
 		http.Error(rw, "Not Found", http.StatusNotFound)
 		return
@@ -145,7 +148,6 @@ func (w *world) imdsTree() map[string]string {
 		md + "instance-type":                   inst.typ,
 		md + "hostname":                        inst.dns,
 		md + "local-hostname":                  inst.dns,
-		md + "local-ipv4":                      inst.privateIP.String(),
 		md + "placement/availability-zone":     inst.subnet.zone.name,
 		md + "placement/availability-zone-id":  inst.subnet.zone.id,
 		md + "placement/region":                w.region,
@@ -153,6 +155,9 @@ func (w *world) imdsTree() map[string]string {
 		md + "services/partition":              "aws",
 		md + "security-groups":                 "default",
 		md + "metadata/instance-metadata-tags": "disabled",
+	}
+	if inst.privateIP.IsValid() {
+		t[md+"local-ipv4"] = inst.privateIP.String()
 	}
 	if inst.publicIP != "" {
 		t[md+"public-ipv4"] = inst.publicIP
@@ -178,14 +183,18 @@ func (w *world) imdsTree() map[string]string {
 		t[m+"device-number"] = strconv.Itoa(e.device)
 		t[m+"network-card"] = strconv.Itoa(e.card)
 		t[m+"interface-id"] = e.id
-		t[m+"local-hostname"] = w.dnsName(e.v4[0])
-		t[m+"local-ipv4s"] = strings.Join(addrStrings(e.v4), "\n")
+		if len(e.v4) > 0 {
+			t[m+"local-hostname"] = w.dnsName(e.v4[0])
+			t[m+"local-ipv4s"] = strings.Join(addrStrings(e.v4), "\n")
+		}
 		t[m+"mac"] = e.mac
 		t[m+"owner-id"] = w.account
 		t[m+"security-group-ids"] = "sg-0123456789abcdef0"
 		t[m+"security-groups"] = "default"
 		t[m+"subnet-id"] = e.subnet.id
-		t[m+"subnet-ipv4-cidr-block"] = e.subnet.cidr.String()
+		if e.subnet.cidr.IsValid() {
+			t[m+"subnet-ipv4-cidr-block"] = e.subnet.cidr.String()
+		}
 		t[m+"vpc-id"] = e.subnet.vpc.id
 		t[m+"vpc-ipv4-cidr-block"] = e.subnet.vpc.cidr.String()
 		t[m+"vpc-ipv4-cidr-blocks"] = e.subnet.vpc.cidr.String()
@@ -210,6 +219,10 @@ func (w *world) imdsTree() map[string]string {
 			t[m+"ipv6-prefix"] = strings.Join(ps, "\n")
 		}
 	}
+	var privateIP any // null without IPv4
+	if inst.privateIP.IsValid() {
+		privateIP = inst.privateIP.String()
+	}
 	doc, _ := json.MarshalIndent(map[string]any{
 		"accountId":               w.account,
 		"architecture":            "x86_64",
@@ -222,7 +235,7 @@ func (w *world) imdsTree() map[string]string {
 		"instanceType":            inst.typ,
 		"kernelId":                nil,
 		"pendingTime":             inst.launch.UTC().Format(time.RFC3339),
-		"privateIp":               inst.privateIP.String(),
+		"privateIp":               privateIP,
 		"ramdiskId":               nil,
 		"region":                  w.region,
 		"version":                 "2017-09-30",

@@ -91,7 +91,12 @@ func (x xw) prefixSet(set string, ps []netip.Prefix) {
 	x.items(set, "ipv6Prefix", vals)
 }
 
+// privateIPs writes privateIpAddressesSet; an ENI without IPv4 (IPv6-only
+// subnet) has none, and the element is left out.
 func (x xw) privateIPs(w *world, e *eni) {
+	if len(e.v4) == 0 {
+		return
+	}
 	x.open("privateIpAddressesSet")
 	for i, a := range e.v4 {
 		x.open("item")
@@ -101,6 +106,24 @@ func (x xw) privateIPs(w *world, e *eni) {
 		x.close("item")
 	}
 	x.close("privateIpAddressesSet")
+}
+
+// eniIPv4 writes an ENI's primary privateIpAddress and its IP-based
+// privateDnsName, both absent when the ENI has no IPv4 address.
+func (x xw) eniIPv4(w *world, e *eni) {
+	if len(e.v4) == 0 {
+		return
+	}
+	x.el("privateIpAddress", e.v4[0].String())
+	x.el("privateDnsName", w.dnsName(e.v4[0]))
+}
+
+func (x xw) dnsOptions(name string, o PrivateDNSNameOptions) {
+	x.open(name)
+	x.el("hostnameType", o.HostnameType)
+	x.elBool("enableResourceNameDnsARecord", o.EnableResourceNameDNSARecord)
+	x.elBool("enableResourceNameDnsAAAARecord", o.EnableResourceNameDNSAAAARecord)
+	x.close(name)
 }
 
 func (x xw) groupSet() {
@@ -152,7 +175,9 @@ func (w *world) renderInstance(x xw, inst *instance, at time.Time) {
 	if !gone {
 		x.el("subnetId", inst.subnet.id)
 		x.el("vpcId", inst.subnet.vpc.id)
-		x.el("privateIpAddress", inst.privateIP.String())
+		if inst.privateIP.IsValid() {
+			x.el("privateIpAddress", inst.privateIP.String())
+		}
 		if inst.publicIP != "" && state == "running" {
 			x.el("ipAddress", inst.publicIP)
 		}
@@ -173,6 +198,7 @@ func (w *world) renderInstance(x xw, inst *instance, at time.Time) {
 	x.el("rootDeviceName", "/dev/xvda")
 	x.el("virtualizationType", "hvm")
 	x.el("hypervisor", "xen")
+	x.dnsOptions("privateDnsNameOptions", inst.dnsOpt)
 	x.tagSet(inst.tags)
 	if gone {
 		x.WriteString("<networkInterfaceSet/>")
@@ -200,8 +226,7 @@ func (w *world) renderInstanceENI(x xw, e *eni, at time.Time) {
 	x.el("ownerId", w.account)
 	x.el("status", "in-use")
 	x.el("macAddress", e.mac)
-	x.el("privateIpAddress", e.v4[0].String())
-	x.el("privateDnsName", w.dnsName(e.v4[0]))
+	x.eniIPv4(w, e)
 	x.elBool("sourceDestCheck", true)
 	x.groupSet()
 	x.open("attachment")
@@ -233,8 +258,7 @@ func (w *world) renderENI(x xw, e *eni, at time.Time) {
 	x.elBool("requesterManaged", false)
 	x.el("status", "in-use")
 	x.el("macAddress", e.mac)
-	x.el("privateIpAddress", e.v4[0].String())
-	x.el("privateDnsName", w.dnsName(e.v4[0]))
+	x.eniIPv4(w, e)
 	x.elBool("sourceDestCheck", true)
 	x.el("interfaceType", "interface")
 	x.groupSet()
@@ -252,7 +276,7 @@ func (w *world) renderENI(x xw, e *eni, at time.Time) {
 	x.privateIPs(w, e)
 	x.v6Set(v6, true)
 	x.prefixSet("ipv6PrefixSet", prefixes)
-	x.elBool("ipv6Native", false)
+	x.elBool("ipv6Native", e.subnet.native)
 	for _, a := range v6 {
 		if a.primary {
 			x.el("ipv6Address", a.addr.String())
@@ -269,14 +293,17 @@ func (w *world) renderSubnet(x xw, s *subnet) {
 	x.el("state", "available")
 	x.el("ownerId", w.account)
 	x.el("vpcId", s.vpc.id)
-	x.el("cidrBlock", s.cidr.String())
-	x.elInt("availableIpAddressCount", (1<<(32-s.cidr.Bits()))-5-len(s.usedV4))
+	if !s.native {
+		x.el("cidrBlock", s.cidr.String())
+		x.elInt("availableIpAddressCount", (1<<(32-s.cidr.Bits()))-5-len(s.usedV4))
+	}
 	x.el("availabilityZone", s.zone.name)
 	x.el("availabilityZoneId", s.zone.id)
 	x.elBool("defaultForAz", false)
 	x.elBool("mapPublicIpOnLaunch", false)
 	x.elBool("assignIpv6AddressOnCreation", s.v6.IsValid())
-	x.elBool("ipv6Native", false)
+	x.elBool("ipv6Native", s.native)
+	x.dnsOptions("privateDnsNameOptionsOnLaunch", s.dnsOpt)
 	if s.v6.IsValid() {
 		x.open("ipv6CidrBlockAssociationSet")
 		x.open("item")

@@ -35,6 +35,11 @@ type Scenario struct {
 	Instances []Instance `json:"instances,omitempty"`
 	// IMDSInstance is the instance IMDS answers for; defaults to the first.
 	IMDSInstance string `json:"imdsInstance,omitempty"`
+	// InstanceRole is the name of the IAM role of the instance profile the
+	// IMDS instance carries; empty = no role. When set, IMDS serves
+	// meta-data/iam/info and meta-data/iam/security-credentials/<role> with
+	// temporary credentials the EC2 endpoint accepts.
+	InstanceRole string `json:"instanceRole,omitempty"`
 }
 
 // Zone is an availability zone.
@@ -53,12 +58,37 @@ type VPC struct {
 
 // Subnet lives in one zone of one VPC; IPv6CIDR, when set, is a /64.
 type Subnet struct {
-	ID       string            `json:"id,omitempty"`
-	VPC      string            `json:"vpc,omitempty"`
-	Zone     string            `json:"zone,omitempty"`
-	CIDR     string            `json:"cidr"`
-	IPv6CIDR string            `json:"ipv6CIDR,omitempty"`
-	Tags     map[string]string `json:"tags,omitempty"`
+	ID   string `json:"id,omitempty"`
+	VPC  string `json:"vpc,omitempty"`
+	Zone string `json:"zone,omitempty"`
+	// CIDR is the IPv4 CIDR: required, except for an IPv6-native subnet,
+	// which has none.
+	CIDR     string `json:"cidr,omitempty"`
+	IPv6CIDR string `json:"ipv6CIDR,omitempty"`
+	// IPv6Native makes an IPv6-only subnet: IPv6CIDR is required, CIDR
+	// must be empty, and its ENIs have no IPv4 address.
+	IPv6Native bool `json:"ipv6Native,omitempty"`
+	// PrivateDNSNameOptionsOnLaunch are the hostname options instances
+	// launched into the subnet get (AWS's privateDnsNameOptionsOnLaunch).
+	// Default: ip-name, or resource-name in an IPv6-native subnet.
+	PrivateDNSNameOptionsOnLaunch *PrivateDNSNameOptions `json:"privateDnsNameOptionsOnLaunch,omitempty"`
+	Tags                          map[string]string      `json:"tags,omitempty"`
+}
+
+// Hostname types of PrivateDNSNameOptions.
+const (
+	HostnameTypeIPName       = "ip-name"
+	HostnameTypeResourceName = "resource-name"
+)
+
+// PrivateDNSNameOptions are EC2's hostname options: with resource-name the
+// instance's private DNS name is <instance-id>.ec2.internal (us-east-1) or
+// <instance-id>.<region>.compute.internal.
+type PrivateDNSNameOptions struct {
+	// HostnameType is "ip-name" or "resource-name"; empty inherits.
+	HostnameType                    string `json:"hostnameType,omitempty"`
+	EnableResourceNameDNSARecord    bool   `json:"enableResourceNameDnsARecord,omitempty"`
+	EnableResourceNameDNSAAAARecord bool   `json:"enableResourceNameDnsAAAARecord,omitempty"`
 }
 
 // InstanceType carries the networking limits DescribeInstanceTypes reports
@@ -73,15 +103,17 @@ type InstanceType struct {
 
 // Instance is an EC2 instance in scenario form.
 type Instance struct {
-	ID             string            `json:"id,omitempty"`
-	Type           string            `json:"type,omitempty"`
-	Subnet         string            `json:"subnet,omitempty"`
-	State          string            `json:"state,omitempty"`
-	PrivateDNSName string            `json:"privateDNSName,omitempty"`
-	PublicIP       string            `json:"publicIP,omitempty"`
-	Tags           map[string]string `json:"tags,omitempty"`
-	LaunchTime     time.Time         `json:"launchTime,omitzero"`
-	ENIs           []ENI             `json:"enis,omitempty"`
+	ID             string `json:"id,omitempty"`
+	Type           string `json:"type,omitempty"`
+	Subnet         string `json:"subnet,omitempty"`
+	State          string `json:"state,omitempty"`
+	PrivateDNSName string `json:"privateDNSName,omitempty"`
+	// PrivateDNSNameOptions override the subnet's options at launch.
+	PrivateDNSNameOptions *PrivateDNSNameOptions `json:"privateDnsNameOptions,omitempty"`
+	PublicIP              string                 `json:"publicIP,omitempty"`
+	Tags                  map[string]string      `json:"tags,omitempty"`
+	LaunchTime            time.Time              `json:"launchTime,omitzero"`
+	ENIs                  []ENI                  `json:"enis,omitempty"`
 }
 
 // ENI is a network interface attached to an instance.
@@ -136,10 +168,8 @@ func (s *Scenario) validate() error {
 		errs = append(errs, checkPrefix("vpc cidr", v.CIDR, true, 0), checkPrefix("vpc ipv6CIDR", v.IPv6CIDR, false, 56))
 	}
 	for _, sn := range s.Subnets {
-		errs = append(errs, checkPrefix("subnet cidr", sn.CIDR, true, 0), checkPrefix("subnet ipv6CIDR", sn.IPv6CIDR, false, 64))
-		if sn.CIDR == "" {
-			errs = append(errs, fmt.Errorf("subnet %q: cidr is required", sn.ID))
-		}
+		errs = append(errs, checkPrefix("subnet cidr", sn.CIDR, true, 0), checkPrefix("subnet ipv6CIDR", sn.IPv6CIDR, false, 64),
+			checkSubnetFields(sn), checkDNSOptions("subnet "+sn.ID+" privateDnsNameOptionsOnLaunch", sn.PrivateDNSNameOptionsOnLaunch))
 	}
 	for _, in := range s.Instances {
 		if in.State != "" {
@@ -147,6 +177,7 @@ func (s *Scenario) validate() error {
 				errs = append(errs, fmt.Errorf("instance %q: unknown state %q", in.ID, in.State))
 			}
 		}
+		errs = append(errs, checkDNSOptions("instance "+in.ID+" privateDnsNameOptions", in.PrivateDNSNameOptions))
 		for _, e := range in.ENIs {
 			for _, ip := range e.PrivateIPs {
 				if a, err := netip.ParseAddr(ip); err != nil || !a.Is4() {
@@ -164,6 +195,33 @@ func (s *Scenario) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkSubnetFields checks which CIDRs a subnet needs: cidr always, except
+// an IPv6-native subnet, which needs ipv6CIDR and must not have cidr.
+func checkSubnetFields(sn Subnet) error {
+	switch {
+	case sn.IPv6Native && sn.CIDR != "":
+		return fmt.Errorf("subnet %q: cidr must be empty in an ipv6Native subnet", sn.ID)
+	case sn.IPv6Native && sn.IPv6CIDR == "":
+		return fmt.Errorf("subnet %q: ipv6CIDR is required in an ipv6Native subnet", sn.ID)
+	case !sn.IPv6Native && sn.CIDR == "":
+		return fmt.Errorf("subnet %q: cidr is required", sn.ID)
+	case sn.IPv6Native && sn.PrivateDNSNameOptionsOnLaunch != nil && sn.PrivateDNSNameOptionsOnLaunch.HostnameType == HostnameTypeIPName:
+		return fmt.Errorf("subnet %q: privateDnsNameOptionsOnLaunch.hostnameType must be resource-name in an ipv6Native subnet", sn.ID)
+	}
+	return nil
+}
+
+func checkDNSOptions(what string, o *PrivateDNSNameOptions) error {
+	if o == nil {
+		return nil
+	}
+	switch o.HostnameType {
+	case "", HostnameTypeIPName, HostnameTypeResourceName:
+		return nil
+	}
+	return fmt.Errorf("%s: hostnameType %q is not ip-name or resource-name", what, o.HostnameType)
 }
 
 func checkPrefix(what, s string, v4 bool, bits int) error {

@@ -3,6 +3,7 @@ package ec2sim
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,9 +37,16 @@ type Options struct {
 	Policy []byte
 	// Throttling enforces AWS's default token buckets.
 	Throttling bool
-	// Addr is the IPv4 listen address, default 127.0.0.1:0. The server also
-	// listens on [::1], on the same port when it is free.
+	// Addr is the listen address, default 127.0.0.1:0. With an IPv4 address
+	// the server also listens on [::1], on the same port when it is free.
+	// With an IPv6 address (e.g. "[::1]:0") it listens only there, so it
+	// runs where there is no IPv4 at all; Endpoint and EndpointIPv6 are then
+	// both that address.
 	Addr string
+	// IMDSAddr, when set (e.g. "[fd00:ec2::254]:80"), adds a listener that
+	// serves only IMDS (/latest/...; anything else is 404). IMDSEndpoint
+	// returns its URL.
+	IMDSAddr string
 	// VerifySignatures recomputes each SigV4 signature with the test secret.
 	// Off by default: a test transport that reroutes requests to the
 	// emulator changes the signed Host header. The credential scope (key,
@@ -80,6 +89,10 @@ type Sim struct {
 	bucketCfg map[string][2]float64
 	timers    []*time.Timer
 	tokens    map[string]time.Time
+	roleCreds []*roleCreds // oldest first; the last is current
+
+	role      string // instance role name, "" = none
+	profileID string
 
 	policy    *policy
 	verifySig bool
@@ -88,6 +101,8 @@ type Sim struct {
 	listeners []net.Listener
 	endpoint  string
 	endpoint6 string
+	imdsURL   string
+	imdsSrv   *http.Server
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -113,13 +128,58 @@ func Start(opts Options) (*Sim, error) {
 			return nil, err
 		}
 	}
-	addr := opts.Addr
+	if sc.InstanceRole != "" {
+		s.role = sc.InstanceRole
+		s.profileID = "AIPA" + randString(17, upperAlnum)
+		s.roleCreds = []*roleCreds{newRoleCreds(time.Now())}
+	}
+	if err := s.listen(opts.Addr); err != nil {
+		return nil, err
+	}
+	var imdsLn net.Listener
+	if opts.IMDSAddr != "" {
+		if imdsLn, err = net.Listen("tcp", opts.IMDSAddr); err != nil {
+			for _, ln := range s.listeners {
+				ln.Close()
+			}
+			return nil, fmt.Errorf("listen %s: %w", opts.IMDSAddr, err)
+		}
+		s.imdsURL = "http://" + imdsLn.Addr().String()
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	for _, ln := range s.listeners {
+		go func() { _ = s.srv.Serve(ln) }()
+	}
+	if imdsLn != nil {
+		s.imdsSrv = &http.Server{Handler: http.HandlerFunc(s.serveIMDSOnly), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = s.imdsSrv.Serve(imdsLn) }()
+	}
+	return s, nil
+}
+
+// listen opens the main listeners: addr alone when it is an IPv6 address,
+// else addr (IPv4) plus [::1] on the same port when free.
+func (s *Sim) listen(addr string) error {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
+		ln, err := net.Listen("tcp6", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		s.listeners = []net.Listener{ln}
+		s.endpoint = "http://" + ln.Addr().String()
+		s.endpoint6 = s.endpoint
+		return nil
+	}
 	ln4, err := net.Listen("tcp4", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
+		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	port := ln4.Addr().(*net.TCPAddr).Port
 	ln6, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
@@ -128,16 +188,21 @@ func Start(opts Options) (*Sim, error) {
 	}
 	if err != nil {
 		ln4.Close()
-		return nil, fmt.Errorf("listen [::1]: %w", err)
+		return fmt.Errorf("listen [::1]: %w", err)
 	}
 	s.listeners = []net.Listener{ln4, ln6}
 	s.endpoint = "http://" + ln4.Addr().String()
 	s.endpoint6 = "http://" + ln6.Addr().String()
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	for _, ln := range s.listeners {
-		go func() { _ = s.srv.Serve(ln) }()
+	return nil
+}
+
+// serveIMDSOnly is the handler of the IMDSAddr listener.
+func (s *Sim) serveIMDSOnly(rw http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, "/latest/") {
+		http.Error(rw, "Not Found", http.StatusNotFound)
+		return
 	}
-	return s, nil
+	s.serveIMDS(rw, r)
 }
 
 // Close stops the server and pending scheduled terminations.
@@ -145,6 +210,9 @@ func (s *Sim) Close() {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		_ = s.srv.Close()
+		if s.imdsSrv != nil {
+			_ = s.imdsSrv.Close()
+		}
 		s.cmu.Lock()
 		for _, t := range s.timers {
 			t.Stop()
@@ -158,6 +226,15 @@ func (s *Sim) Endpoint() string { return s.endpoint }
 
 // EndpointIPv6 is the IPv6 base URL, e.g. http://[::1]:PORT.
 func (s *Sim) EndpointIPv6() string { return s.endpoint6 }
+
+// IMDSEndpoint is the base URL of the IMDS-only listener (Options.IMDSAddr),
+// e.g. http://[fd00:ec2::254]:80, or Endpoint() when there is none.
+func (s *Sim) IMDSEndpoint() string {
+	if s.imdsURL != "" {
+		return s.imdsURL
+	}
+	return s.endpoint
+}
 
 // Region is the scenario's region.
 func (s *Sim) Region() string { return s.w.region }
@@ -207,7 +284,9 @@ func readForm(r *http.Request) (*params, []byte, *apiError) {
 }
 
 // checkAuth requires a SigV4 Authorization header scoped to the region and
-// ec2 with the emulator's access key and, when enabled, a valid signature.
+// ec2 with the emulator's static access key, or with the access key of the
+// instance-role credentials plus their session token in
+// X-Amz-Security-Token, and, when enabled, a valid signature.
 func (s *Sim) checkAuth(r *http.Request, payload []byte) *apiError {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
@@ -232,8 +311,19 @@ func (s *Sim) checkAuth(r *http.Request, payload []byte) *apiError {
 	if len(scope) != 5 || scope[4] != "aws4_request" || len(scope[1]) != 8 {
 		return errf(http.StatusUnauthorized, "AuthFailure", "Malformed credential scope %q", cred)
 	}
+	secret := SecretAccessKey
 	if scope[0] != AccessKeyID {
-		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+		rc := s.roleCredsFor(scope[0])
+		if rc == nil {
+			return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+		}
+		if tok := r.Header.Get("X-Amz-Security-Token"); !hmac.Equal([]byte(tok), []byte(rc.token)) {
+			return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
+		}
+		if time.Now().After(rc.expires) {
+			return errf(http.StatusBadRequest, "RequestExpired", "Request has expired.")
+		}
+		secret = rc.secret
 	}
 	if scope[2] != s.w.region || scope[3] != "ec2" {
 		return errf(http.StatusUnauthorized, "AuthFailure",
@@ -251,7 +341,7 @@ func (s *Sim) checkAuth(r *http.Request, payload []byte) *apiError {
 	if !s.verifySig {
 		return nil
 	}
-	return verifySignature(r, payload, scope, signed, sig)
+	return verifySignature(r, payload, secret, scope, signed, sig)
 }
 
 func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {

@@ -12,8 +12,8 @@ import (
 )
 
 // verifySignature recomputes the SigV4 signature of r (whose body is
-// payload) with the emulator's secret and compares it with the one given.
-func verifySignature(r *http.Request, payload []byte, scope []string, signedHeaders, signature string) *apiError {
+// payload) with secret and compares it with the one given.
+func verifySignature(r *http.Request, payload []byte, secret string, scope []string, signedHeaders, signature string) *apiError {
 	amzDate := r.Header.Get("X-Amz-Date")
 	if amzDate == "" {
 		return errf(http.StatusBadRequest, "IncompleteSignature", "Authorization header requires the X-Amz-Date header")
@@ -46,7 +46,7 @@ func verifySignature(r *http.Request, payload []byte, scope []string, signedHead
 	canon.WriteString(hex.EncodeToString(sum[:]))
 	creq := sha256.Sum256([]byte(canon.String()))
 	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
-	key := []byte("AWS4" + SecretAccessKey)
+	key := []byte("AWS4" + secret)
 	for _, part := range scope[1:] {
 		key = hmacSHA256(key, part)
 	}

@@ -14,8 +14,10 @@ type SubnetState struct {
 	ID       string `json:"id"`
 	VPC      string `json:"vpc"`
 	Zone     string `json:"zone"`
-	CIDR     string `json:"cidr"`
+	CIDR     string `json:"cidr"` // empty in an IPv6-native subnet
 	IPv6CIDR string `json:"ipv6CIDR,omitempty"`
+	// IPv6Native: an IPv6-only subnet.
+	IPv6Native bool `json:"ipv6Native,omitempty"`
 	// IPv6Addresses and IPv6Prefixes count what is assigned in the subnet.
 	IPv6Addresses int `json:"ipv6Addresses"`
 	IPv6Prefixes  int `json:"ipv6Prefixes"`
@@ -27,7 +29,7 @@ type InstanceState struct {
 	Type           string            `json:"type"`
 	State          string            `json:"state"`
 	PrivateDNSName string            `json:"privateDNSName"`
-	PrivateIP      string            `json:"privateIP"`
+	PrivateIP      string            `json:"privateIP"` // empty without IPv4
 	Subnet         string            `json:"subnet"`
 	Zone           string            `json:"zone"`
 	Tags           map[string]string `json:"tags,omitempty"`
@@ -53,7 +55,10 @@ func (s *Sim) State() State {
 	w := s.w
 	st := State{Region: w.region}
 	for _, sn := range w.subnets {
-		ss := SubnetState{ID: sn.id, VPC: sn.vpc.id, Zone: sn.zone.name, CIDR: sn.cidr.String(), IPv6Addresses: len(sn.usedV6)}
+		ss := SubnetState{ID: sn.id, VPC: sn.vpc.id, Zone: sn.zone.name, IPv6Native: sn.native, IPv6Addresses: len(sn.usedV6)}
+		if sn.cidr.IsValid() {
+			ss.CIDR = sn.cidr.String()
+		}
 		if sn.v6.IsValid() {
 			ss.IPv6CIDR = sn.v6.String()
 		}
@@ -66,8 +71,11 @@ func (s *Sim) State() State {
 	}
 	for _, inst := range w.instances {
 		is := InstanceState{ID: inst.id, Type: inst.typ, State: inst.state(), PrivateDNSName: inst.dns,
-			PrivateIP: inst.privateIP.String(), Subnet: inst.subnet.id, Zone: inst.subnet.zone.name,
+			Subnet: inst.subnet.id, Zone: inst.subnet.zone.name,
 			Tags: maps.Clone(inst.tags), ENIs: []ENIState{}}
+		if inst.privateIP.IsValid() {
+			is.PrivateIP = inst.privateIP.String()
+		}
 		for _, e := range inst.enis {
 			if e.released {
 				continue

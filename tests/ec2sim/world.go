@@ -64,8 +64,10 @@ type subnet struct {
 	id     string
 	vpc    *vpc
 	zone   *zone
-	cidr   netip.Prefix
+	cidr   netip.Prefix // invalid in an IPv6-native subnet
 	v6     netip.Prefix // invalid when the subnet has no IPv6 CIDR
+	native bool         // IPv6-only: no IPv4 CIDR, ENIs have no IPv4
+	dnsOpt PrivateDNSNameOptions
 	assoc  string
 	tags   map[string]string
 	usedV4 map[netip.Addr]bool
@@ -109,7 +111,8 @@ type instance struct {
 	subnet    *subnet
 	dns       string
 	publicIP  string
-	privateIP netip.Addr
+	privateIP netip.Addr // invalid when the primary ENI has no IPv4
+	dnsOpt    PrivateDNSNameOptions
 	tags      map[string]string
 	launch    time.Time
 	created   time.Time // zero for scenario instances
@@ -304,9 +307,31 @@ func (w *world) addSubnet(sn Subnet) error {
 			return fmt.Errorf("subnet %s: unknown zone %q", ns.id, sn.Zone)
 		}
 	}
-	ns.cidr = netip.MustParsePrefix(sn.CIDR)
-	if !ns.vpc.cidr.Contains(ns.cidr.Addr()) || ns.cidr.Bits() < ns.vpc.cidr.Bits() {
-		return fmt.Errorf("subnet %s: %s is outside vpc %s", ns.id, ns.cidr, ns.vpc.cidr)
+	sn.ID = ns.id
+	if err := checkSubnetFields(sn); err != nil {
+		return err
+	}
+	if err := errors.Join(checkPrefix("cidr", sn.CIDR, true, 0), checkPrefix("ipv6CIDR", sn.IPv6CIDR, false, 64),
+		checkDNSOptions("privateDnsNameOptionsOnLaunch", sn.PrivateDNSNameOptionsOnLaunch)); err != nil {
+		return fmt.Errorf("subnet %s: %w", ns.id, err)
+	}
+	ns.native = sn.IPv6Native
+	ns.dnsOpt.HostnameType = HostnameTypeIPName
+	if ns.native {
+		ns.dnsOpt.HostnameType = HostnameTypeResourceName
+	}
+	if o := sn.PrivateDNSNameOptionsOnLaunch; o != nil {
+		ns.dnsOpt.EnableResourceNameDNSARecord = o.EnableResourceNameDNSARecord
+		ns.dnsOpt.EnableResourceNameDNSAAAARecord = o.EnableResourceNameDNSAAAARecord
+		if o.HostnameType != "" {
+			ns.dnsOpt.HostnameType = o.HostnameType
+		}
+	}
+	if !ns.native {
+		ns.cidr = netip.MustParsePrefix(sn.CIDR)
+		if !ns.vpc.cidr.Contains(ns.cidr.Addr()) || ns.cidr.Bits() < ns.vpc.cidr.Bits() {
+			return fmt.Errorf("subnet %s: %s is outside vpc %s", ns.id, ns.cidr, ns.vpc.cidr)
+		}
 	}
 	if sn.IPv6CIDR != "" {
 		ns.v6 = netip.MustParsePrefix(sn.IPv6CIDR)
@@ -316,7 +341,9 @@ func (w *world) addSubnet(sn Subnet) error {
 		ns.assoc = strings.Replace(w.newID("subnet-cidr-assoc-"), "-0", "-", 1)
 	}
 	// AWS reserves the first four addresses and the last one.
-	ns.nextV4 = ns.cidr.Addr().Next().Next().Next().Next()
+	if !ns.native {
+		ns.nextV4 = ns.cidr.Addr().Next().Next().Next().Next()
+	}
 	w.subnets = append(w.subnets, ns)
 	return nil
 }
@@ -354,6 +381,14 @@ func (w *world) dnsName(ip netip.Addr) string {
 		return host + ".ec2.internal"
 	}
 	return host + "." + w.region + ".compute.internal"
+}
+
+// resourceName is EC2's resource-based private DNS name of an instance.
+func (w *world) resourceName(id string) string {
+	if w.region == "us-east-1" {
+		return id + ".ec2.internal"
+	}
+	return id + "." + w.region + ".compute.internal"
 }
 
 // addInstance builds an instance and its ENIs; on error nothing is kept.
@@ -436,9 +471,28 @@ func (w *world) addInstance(in Instance, now time.Time) (_ *instance, err error)
 		}
 	}
 	inst.subnet = primary.subnet
-	inst.privateIP = primary.v4[0]
+	if len(primary.v4) > 0 {
+		inst.privateIP = primary.v4[0]
+	}
+	if err := checkDNSOptions("privateDnsNameOptions", in.PrivateDNSNameOptions); err != nil {
+		return nil, err
+	}
+	inst.dnsOpt = inst.subnet.dnsOpt
+	if o := in.PrivateDNSNameOptions; o != nil {
+		inst.dnsOpt = *o
+		if o.HostnameType == "" {
+			inst.dnsOpt.HostnameType = inst.subnet.dnsOpt.HostnameType
+		}
+	}
+	if inst.subnet.native && inst.dnsOpt.HostnameType != HostnameTypeResourceName {
+		return nil, fmt.Errorf("privateDnsNameOptions.hostnameType must be resource-name in the ipv6Native subnet %s", inst.subnet.id)
+	}
 	inst.dns = in.PrivateDNSName
-	if inst.dns == "" {
+	switch {
+	case inst.dns != "":
+	case inst.dnsOpt.HostnameType == HostnameTypeResourceName:
+		inst.dns = w.resourceName(inst.id)
+	default:
 		inst.dns = w.dnsName(inst.privateIP)
 	}
 	if inst.publicIP != "" {
@@ -487,6 +541,9 @@ func (w *world) buildENI(inst *instance, t InstanceType, spec ENI, now time.Time
 		x := splitmix(uint64(w.seed) ^ uint64(e.seq)<<20)
 		e.mac = fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(x), byte(x>>8), byte(x>>16), byte(x>>24), byte(x>>32))
 	}
+	if e.subnet.native && len(spec.PrivateIPs) > 0 {
+		return e, fmt.Errorf("privateIPs are not allowed in the ipv6Native subnet %s", e.subnet.id)
+	}
 	if len(spec.PrivateIPs) > t.IPv4PerENI {
 		return e, fmt.Errorf("%d private IPs exceed %s's limit of %d", len(spec.PrivateIPs), t.Name, t.IPv4PerENI)
 	}
@@ -497,7 +554,7 @@ func (w *world) buildENI(inst *instance, t InstanceType, spec ENI, now time.Time
 		}
 		e.v4 = append(e.v4, a)
 	}
-	if len(e.v4) == 0 {
+	if len(e.v4) == 0 && !e.subnet.native {
 		a, err := e.subnet.allocV4()
 		if err != nil {
 			return e, err
@@ -526,7 +583,16 @@ func (w *world) buildENI(inst *instance, t InstanceType, spec ENI, now time.Time
 		}
 		e.prefixes = append(e.prefixes, pfx)
 	}
-	for range spec.IPv6AddressCount {
+	n := spec.IPv6AddressCount
+	if e.subnet.native && len(e.v6) == 0 && n == 0 {
+		// An ENI in an IPv6-only subnet needs an IPv6 address: AWS
+		// assigns one at launch.
+		if t.IPv6PerENI < 1+len(e.prefixes)+spec.IPv6PrefixCount {
+			return e, fmt.Errorf("%s cannot hold the IPv6 address an ENI in the ipv6Native subnet %s needs", t.Name, e.subnet.id)
+		}
+		n = 1
+	}
+	for range n {
 		a, err := e.subnet.allocV6(w.rng)
 		if err != nil {
 			return e, err
