@@ -88,6 +88,8 @@ func cloudInitializer(c *config.CompletedConfig) cloudprovider.Interface {
 	if !cloud.HasClusterID() {
 		if c.ComponentConfig.KubeCloudShared.AllowUntaggedCloud {
 			klog.Warning("No cluster ID found (KubernetesClusterID in the cloud config, or a kubernetes.io/cluster/<id> tag); continuing because of --allow-untagged-cloud")
+		} else if aws, ok := cloud.(interface{ ClusterIDError() error }); ok && aws.ClusterIDError() != nil {
+			klog.Fatalf("No cluster ID found: %v; set KubernetesClusterID in the cloud config to skip the lookup, or pass --allow-untagged-cloud", aws.ClusterIDError())
 		} else {
 			klog.Fatalf("No cluster ID found: set KubernetesClusterID in the cloud config, tag the instance with kubernetes.io/cluster/<id>, or pass --allow-untagged-cloud")
 		}

@@ -21,8 +21,11 @@ import (
 // primary address first) as InternalIP, the public IPv4 as ExternalIP, the
 // private DNS name as InternalDNS and Hostname, and the public DNS name as
 // ExternalDNS. IPv6 yields one InternalIP per ENI: the address EC2 flags as
-// primary, else the lowest. The result does not depend on the order in which
-// EC2 listed ENIs or addresses. Unknown families are ignored.
+// primary, else the lowest; for an instance with no IPv4 address at all (in
+// an IPv6-only subnet) it also yields the private DNS name, the
+// resource-based name there, as InternalDNS and Hostname. No family ever
+// yields an empty address. The result does not depend on the order in
+// which EC2 listed ENIs or addresses. Unknown families are ignored.
 func Build(inst *ec2.Instance, families []v1.IPFamily) []v1.NodeAddress {
 	enis := slices.Clone(inst.ENIs)
 	slices.SortStableFunc(enis, func(a, b ec2.ENI) int {
@@ -61,9 +64,27 @@ func Build(inst *ec2.Instance, families []v1.IPFamily) []v1.NodeAddress {
 					add(v1.NodeInternalIP, ip.String())
 				}
 			}
+			if !HasIPv4(inst) {
+				add(v1.NodeInternalDNS, inst.PrivateDNSName)
+				add(v1.NodeHostName, inst.PrivateDNSName)
+			}
 		}
 	}
 	return out
+}
+
+// HasIPv4 reports whether the instance has any private IPv4 address; one
+// in an IPv6-only subnet has none.
+func HasIPv4(inst *ec2.Instance) bool {
+	if inst.PrivateIP.IsValid() {
+		return true
+	}
+	return slices.ContainsFunc(inst.ENIs, func(e ec2.ENI) bool { return len(e.PrivateIPv4) > 0 })
+}
+
+// HasInternalIP reports whether addrs hold at least one InternalIP.
+func HasInternalIP(addrs []v1.NodeAddress) bool {
+	return slices.ContainsFunc(addrs, func(a v1.NodeAddress) bool { return a.Type == v1.NodeInternalIP })
 }
 
 // ProvidedNodeIP returns kubelet's alpha.kubernetes.io/provided-node-ip annotation.

@@ -59,6 +59,9 @@ type Cloud struct {
 	zone      string
 	vpc       string
 	clusterID string
+	// clusterIDErr is why reading the cluster ID from the instance's tags
+	// failed, when it did.
+	clusterIDErr error
 }
 
 var (
@@ -75,7 +78,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
 	md := opts.Metadata
 	if md == nil && (c.region == "" || c.zone == "" || c.vpc == "" || c.clusterID == "") && opts.EC2 == nil {
 		var err error
-		md, err = ec2.GetMetadata(ctx, cfg.IMDSEndpointMode, cfg.IMDSEndpoint())
+		md, err = ec2.GetMetadata(ctx, c.access())
 		if err != nil {
 			if c.region == "" {
 				return nil, fmt.Errorf("discover region from instance metadata (set Region in the cloud config to skip): %w", err)
@@ -101,7 +104,8 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
 	if c.clusterID == "" && md != nil && md.InstanceID != "" {
 		id, err := c.clusterIDFromTags(ctx, md.InstanceID)
 		if err != nil {
-			klog.ErrorS(err, "Cannot read the cluster ID from this instance's tags", "instanceID", md.InstanceID)
+			c.clusterIDErr = fmt.Errorf("read the cluster ID from the tags of instance %s: %w", md.InstanceID, ec2.WithHint(err))
+			klog.ErrorS(c.clusterIDErr, "Cannot read the cluster ID from this instance's tags", "instanceID", md.InstanceID)
 		}
 		c.clusterID = id
 	}
@@ -111,6 +115,18 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
 	return c, nil
 }
 
+// access is how every AWS client of the provider reaches AWS: IMDS mode and
+// override, and dual-stack endpoints, from the cloud config (which folds in
+// the SDK's environment variables).
+func (c *Cloud) access() ec2.Access {
+	return ec2.Access{
+		Region:           c.region,
+		IMDSEndpointMode: c.cfg.IMDSEndpointMode,
+		IMDSEndpoint:     c.cfg.IMDSEndpoint(),
+		DualStack:        c.cfg.EC2DualStackEndpoint,
+	}
+}
+
 // ec2Config turns the cloud config into pkg/ec2 settings.
 func (c *Cloud) ec2Config() ec2.Config {
 	ec := ec2.Config{
@@ -118,6 +134,7 @@ func (c *Cloud) ec2Config() ec2.Config {
 		DualStack: c.cfg.EC2DualStackEndpoint,
 		RoleARN:   c.cfg.RoleARN,
 		SourceARN: c.cfg.SourceARN,
+		Access:    c.access(),
 	}
 	if o, ok := c.cfg.EC2Override(c.region); ok {
 		ec.Endpoint, ec.SigningRegion, ec.SigningName = o.URL, o.SigningRegion, o.SigningName
@@ -197,6 +214,10 @@ func (c *Cloud) Routes() (cloudprovider.Routes, bool) { return nil, false }
 
 // ProviderName returns "aws".
 func (c *Cloud) ProviderName() string { return ProviderName }
+
+// ClusterIDError returns why the cluster ID could not be read from the
+// instance's tags, or nil.
+func (c *Cloud) ClusterIDError() error { return c.clusterIDErr }
 
 // HasClusterID reports whether a cluster ID is configured or tagged.
 func (c *Cloud) HasClusterID() bool { return c.clusterID != "" }

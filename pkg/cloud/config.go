@@ -32,8 +32,8 @@ const (
 
 // Environment variables the config falls back to, as the AWS SDK names them.
 const (
-	EnvIMDSEndpointMode = "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
-	EnvUseDualStack     = "AWS_USE_DUALSTACK_ENDPOINT"
+	EnvIMDSEndpointMode = ec2.EnvIMDSEndpointMode
+	EnvUseDualStack     = ec2.EnvUseDualStack
 )
 
 // Config is the validated cloud config.

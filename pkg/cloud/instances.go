@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,31 +12,29 @@ import (
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/addresses"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/nodemeta"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
 )
 
 // LabelZoneID is the node label holding the zone ID, as upstream sets it.
 const LabelZoneID = "topology.k8s.aws/zone-id"
 
-// instanceFor resolves a Node's instance: by providerID when set, else by
-// node name, which is either a resource-based name (i-…[.domain]) or the
-// instance's private DNS name, as upstream.
+// instanceFor resolves a Node's instance by the shared rule of
+// nodemeta.LookupOf: providerID, else an instance ID in the node name
+// (bare or resource-based), else the private DNS name.
 func (c *Cloud) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
-	if node.Spec.ProviderID != "" {
-		id, err := providerid.Parse(node.Spec.ProviderID)
-		if err != nil {
-			return nil, err
-		}
-		return c.ec2.InstanceByID(ctx, id.InstanceID)
+	l, err := nodemeta.LookupOf(node)
+	if err != nil {
+		return nil, err
 	}
-	return c.instanceByNodeName(ctx, types.NodeName(node.Name))
+	return c.instanceBy(ctx, l)
 }
 
-func (c *Cloud) instanceByNodeName(ctx context.Context, name types.NodeName) (*ec2.Instance, error) {
-	if id, _, _ := strings.Cut(string(name), "."); providerid.ValidInstanceID(id) {
-		return c.ec2.InstanceByID(ctx, id)
+func (c *Cloud) instanceBy(ctx context.Context, l nodemeta.Lookup) (*ec2.Instance, error) {
+	if l.InstanceID != "" {
+		return c.ec2.InstanceByID(ctx, l.InstanceID)
 	}
-	return c.ec2.InstanceByPrivateDNSName(ctx, string(name))
+	return c.ec2.InstanceByPrivateDNSName(ctx, l.PrivateDNSName)
 }
 
 // InstanceExists reports whether the Node's instance exists: unknown and
@@ -127,7 +124,7 @@ func (c *Cloud) GetZoneByProviderID(ctx context.Context, providerID string) (clo
 
 // GetZoneByNodeName returns the zone of the named node's instance.
 func (c *Cloud) GetZoneByNodeName(ctx context.Context, name types.NodeName) (cloudprovider.Zone, error) {
-	inst, err := c.instanceByNodeName(ctx, name)
+	inst, err := c.instanceBy(ctx, nodemeta.LookupByName(string(name)))
 	if err != nil {
 		return cloudprovider.Zone{}, fmt.Errorf("zone of node %s: %w", name, err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -42,8 +41,13 @@ type Config struct {
 	Endpoint string
 	// SigningRegion and SigningName override SigV4 signing (ServiceOverride).
 	SigningRegion, SigningName string
-	// DualStack selects the dual-stack endpoint ec2.<region>.api.aws.
+	// DualStack selects the dual-stack endpoint ec2.<region>.api.aws. An
+	// endpoint URL (Endpoint, AWS_ENDPOINT_URL_EC2) wins over it.
 	DualStack bool
+	// Access holds the settings New applies to every client it builds: STS,
+	// the credential chain's IMDS client, and EC2 (whose dual-stack choice
+	// DualStack makes). Access.Region defaults to Region.
+	Access Access
 	// RoleARN, when set, is assumed through STS; SourceARN is sent along as
 	// the x-amz-source-arn header, as upstream does.
 	RoleARN, SourceARN string
@@ -106,9 +110,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("ec2 client: region is required")
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.Region))
+	access := cfg.Access
+	access.Region = cfg.Region
+	awsCfg, err := LoadAWSConfig(ctx, access)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	if cfg.RoleARN != "" {
 		provider, err := assumeRoleProvider(awsCfg, cfg)
@@ -147,6 +153,9 @@ func NewFromAWSConfig(awsCfg aws.Config, cfg Config) (*Client, error) {
 	if cfg.SigningRegion != "" {
 		opts = append(opts, ec2.WithSigV4SigningRegion(cfg.SigningRegion))
 	}
+	opts = append(opts, func(o *ec2.Options) {
+		dualStackUnlessCustom("ec2", o.BaseEndpoint, &o.EndpointOptions.UseDualStackEndpoint)
+	})
 	c := &Client{
 		api:        ec2.NewFromConfig(awsCfg, opts...),
 		cfg:        cfg,
@@ -183,9 +192,21 @@ func assumeRoleProvider(awsCfg aws.Config, cfg Config) (aws.CredentialsProvider,
 				return next.HandleBuild(ctx, in)
 			}), middleware.After)
 		})
+	}, func(o *sts.Options) {
+		dualStackUnlessCustom("sts", o.BaseEndpoint, &o.EndpointOptions.UseDualStackEndpoint)
 	})
 	klog.InfoS("Using STS assume-role for EC2", "roleARN", cfg.RoleARN)
 	return stscreds.NewAssumeRoleProvider(stsClient, cfg.RoleARN), nil
+}
+
+// dualStackUnlessCustom turns dual-stack off for a client with an endpoint
+// URL (ServiceOverride, AWS_ENDPOINT_URL_<SERVICE>): the SDK refuses the two
+// together, and the URL is the more specific setting.
+func dualStackUnlessCustom(service string, base *string, state *aws.DualStackEndpointState) {
+	if base != nil && *state == aws.DualStackEndpointStateEnabled {
+		klog.V(2).InfoS("Endpoint URL set; not using the dual-stack endpoint", "service", service, "url", *base)
+		*state = aws.DualStackEndpointStateDisabled
+	}
 }
 
 // wait takes a token from the bucket, recording how long it waited.

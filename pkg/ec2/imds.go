@@ -26,26 +26,25 @@ type Metadata struct {
 	MAC        string
 }
 
-// GetMetadata reads the local instance's identity from IMDSv2. endpointMode
-// is "", "IPv4" or "IPv6" (http://[fd00:ec2::254]); endpoint, when set,
-// overrides both (e.g. a ServiceOverride for IMDS, or a test server).
-// Instance ID, zone and region are required; zone ID, MAC and VPC are read
-// when IMDS has them.
-func GetMetadata(ctx context.Context, endpointMode, endpoint string) (*Metadata, error) {
-	opts := imds.Options{Endpoint: endpoint}
-	switch {
-	case strings.EqualFold(endpointMode, IMDSEndpointModeIPv6):
-		opts.EndpointMode = imds.EndpointModeStateIPv6
-	case strings.EqualFold(endpointMode, IMDSEndpointModeIPv4):
-		opts.EndpointMode = imds.EndpointModeStateIPv4
-	case endpointMode != "":
-		return nil, fmt.Errorf("imds endpoint mode %q: want IPv4 or IPv6", endpointMode)
+// GetMetadata reads the local instance's identity from IMDSv2, reaching IMDS
+// as a says (mode, endpoint override, then the SDK's environment), exactly
+// as the credential chain of LoadAWSConfig does. Instance ID, zone and
+// region are required; zone ID, MAC and VPC are read when IMDS has them.
+// Errors name the endpoint tried, its address family and the setting that
+// chose it.
+func GetMetadata(ctx context.Context, a Access) (*Metadata, error) {
+	cfg, err := LoadAWSConfig(ctx, a)
+	if err != nil {
+		return nil, err
 	}
-	return getMetadata(ctx, opts)
+	md, err := getMetadata(ctx, imds.NewFromConfig(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("instance metadata at %s: %w", a.IMDSTarget(), err)
+	}
+	return md, nil
 }
 
-func getMetadata(ctx context.Context, opts imds.Options) (*Metadata, error) {
-	client := imds.New(opts)
+func getMetadata(ctx context.Context, client *imds.Client) (*Metadata, error) {
 	get := func(path string) (string, error) {
 		out, err := client.GetMetadata(ctx, &imds.GetMetadataInput{Path: path})
 		if err != nil {

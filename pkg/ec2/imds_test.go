@@ -52,16 +52,16 @@ func TestGetMetadataOverIPv6(t *testing.T) {
 	}
 
 	// IPv6 mode with an explicit [::1] endpoint, as a ServiceOverride gives.
-	check(GetMetadata(t.Context(), "IPv6", sim.EndpointIPv6()))
+	check(GetMetadata(t.Context(), Access{IMDSEndpointMode: "IPv6", IMDSEndpoint: sim.EndpointIPv6()}))
 
 	// IPv6 mode alone targets [fd00:ec2::254]; the transport carries it to [::1].
 	rd := &redirect{target: sim.EndpointIPv6(), hosts: map[string]bool{}}
-	check(getMetadata(t.Context(), imds.Options{EndpointMode: imds.EndpointModeStateIPv6, HTTPClient: &http.Client{Transport: rd}}))
+	check(getMetadata(t.Context(), imds.New(imds.Options{EndpointMode: imds.EndpointModeStateIPv6, HTTPClient: &http.Client{Transport: rd}})))
 	if len(rd.hosts) != 1 || !rd.hosts["[fd00:ec2::254]"] {
 		t.Errorf("IMDS hosts = %v, want only [fd00:ec2::254]", rd.hosts)
 	}
 
-	if _, err := GetMetadata(t.Context(), "IPv5", sim.EndpointIPv6()); err == nil {
+	if _, err := GetMetadata(t.Context(), Access{IMDSEndpointMode: "IPv5", IMDSEndpoint: sim.EndpointIPv6()}); err == nil {
 		t.Error("bad endpoint mode accepted")
 	}
 }

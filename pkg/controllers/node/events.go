@@ -14,6 +14,7 @@ const (
 	ReasonMultiplePrefixes     = "MultiplePrefixes"
 	ReasonPodCIDRMismatch      = "PodCIDRMismatch"
 	ReasonNodeIPNotFound       = "NodeIPNotFound"
+	ReasonNoAddressOfFamily    = "NoAddressOfFamily"
 	ReasonAPIConflict          = "APIConflict"
 	ReasonAPIWriteFailed       = "APIWriteFailed"
 	ReasonRefreshFailed        = "RefreshFailed"

@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/addresses"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
-	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/nodemeta"
 )
 
 // errReported marks an error already turned into a Node event and a metric.
@@ -144,33 +144,32 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	return 0, nil
 }
 
-// lookupOf returns what instanceFor looks the node up by: its providerID's
-// instance ID, else (no providerID) its name as the private DNS name. Both
-// are empty for an unparsable providerID.
+// lookupOf returns what instanceFor looks the node up by (see
+// nodemeta.LookupOf); both are empty for an unparsable providerID.
 func lookupOf(node *v1.Node) (id, privateDNSName string) {
-	if node.Spec.ProviderID == "" {
-		return "", node.Name
+	l, err := nodemeta.LookupOf(node)
+	if err != nil {
+		return "", ""
 	}
-	if p, err := providerid.Parse(node.Spec.ProviderID); err == nil {
-		return p.InstanceID, ""
-	}
-	return "", ""
+	return l.InstanceID, l.PrivateDNSName
 }
 
-// instanceFor resolves the node's instance by providerID, else by private DNS name.
+// instanceFor resolves the node's instance by the rule it shares with the
+// provider: providerID, else an instance ID in the name, else the private
+// DNS name.
 func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
+	l, perr := nodemeta.LookupOf(node)
+	if perr != nil {
+		return nil, c.fail(node, ReasonProviderIDInvalid, perr, "%v", perr)
+	}
 	var (
 		inst *ec2.Instance
 		err  error
 	)
-	if node.Spec.ProviderID != "" {
-		id, perr := providerid.Parse(node.Spec.ProviderID)
-		if perr != nil {
-			return nil, c.fail(node, ReasonProviderIDInvalid, perr, "%v", perr)
-		}
-		inst, err = c.cloud.InstanceByID(ctx, id.InstanceID)
+	if l.InstanceID != "" {
+		inst, err = c.cloud.InstanceByID(ctx, l.InstanceID)
 	} else {
-		inst, err = c.cloud.InstanceByPrivateDNSName(ctx, node.Name)
+		inst, err = c.cloud.InstanceByPrivateDNSName(ctx, l.PrivateDNSName)
 	}
 	switch {
 	case errors.Is(err, ec2.ErrInstanceNotFound):
@@ -188,6 +187,18 @@ func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Insta
 // provided node IP.
 func (c *Controller) addressesFor(node *v1.Node, inst *ec2.Instance) ([]v1.NodeAddress, error) {
 	addrs := addresses.Build(inst, c.opts.Families)
+	if !addresses.HasInternalIP(addrs) {
+		have := "IPv4 and IPv6"
+		switch {
+		case !addresses.HasIPv4(inst):
+			have = "only IPv6 (an IPv6-only subnet)"
+		case !slices.ContainsFunc(inst.ENIs, func(e ec2.ENI) bool { return len(e.IPv6) > 0 }):
+			have = "only IPv4"
+		}
+		return nil, c.fail(node, ReasonNoAddressOfFamily, nil,
+			"instance %s has %s addresses, none of the families in NodeIPFamilies %v: list its family in NodeIPFamilies in the cloud config's [Global]",
+			inst.ID, have, c.opts.Families)
+	}
 	if !slices.ContainsFunc(addrs, func(a v1.NodeAddress) bool { return a.Type == v1.NodeHostName }) {
 		for _, a := range node.Status.Addresses {
 			if a.Type == v1.NodeHostName {
