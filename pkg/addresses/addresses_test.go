@@ -69,6 +69,42 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestBuildIPv6Only: an instance in an IPv6-only subnet has no IPv4 and a
+// resource-based name. Whatever the families, no address is empty; the
+// IPv6 family carries the name as InternalDNS and Hostname, and the IPv4
+// family alone yields no InternalIP.
+func TestBuildIPv6Only(t *testing.T) {
+	const name = "i-0123456789abcdef0.eu-west-1.compute.internal"
+	inst := &ec2.Instance{ID: "i-0123456789abcdef0", PrivateDNSName: name, ENIs: []ec2.ENI{
+		{ID: "eni-a", IPv6: []ec2.IPv6Address{{Addr: a("2600:1f18::a0")}}},
+	}}
+	ip, dns, host := na(v1.NodeInternalIP, "2600:1f18::a0"), na(v1.NodeInternalDNS, name), na(v1.NodeHostName, name)
+	tests := []struct {
+		name string
+		fams []v1.IPFamily
+		want []v1.NodeAddress
+	}{
+		{"ipv6", v6, []v1.NodeAddress{ip, dns, host}},
+		{"ipv6 first", v6v4, []v1.NodeAddress{ip, dns, host}},
+		{"ipv4 first", v4v6, []v1.NodeAddress{dns, host, ip}},
+		{"ipv4", v4, []v1.NodeAddress{dns, host}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Build(inst, tt.fams)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Build =\n%v\nwant\n%v", got, tt.want)
+			}
+			if HasInternalIP(got) != (tt.name != "ipv4") {
+				t.Errorf("HasInternalIP = %v", HasInternalIP(got))
+			}
+		})
+	}
+	if HasIPv4(inst) || !HasIPv4(multiENI()) {
+		t.Error("HasIPv4 wrong")
+	}
+}
+
 // TestBuildOrderIndependent shuffles ENIs and their IPv6 addresses: the
 // result must not change, and the caller's instance must not be reordered.
 func TestBuildOrderIndependent(t *testing.T) {

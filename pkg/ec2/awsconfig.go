@@ -64,6 +64,12 @@ func imdsMode(mode string) (imds.EndpointModeState, error) {
 // applied to every client built from it, the credential chain's IMDS client
 // included.
 func LoadAWSConfig(ctx context.Context, a Access) (aws.Config, error) {
+	return loadAWSConfig(ctx, a)
+}
+
+// loadAWSConfig is LoadAWSConfig with extra load options (tests add an
+// HTTP client).
+func loadAWSConfig(ctx context.Context, a Access, extra ...func(*config.LoadOptions) error) (aws.Config, error) {
 	mode, err := imdsMode(a.IMDSEndpointMode)
 	if err != nil {
 		return aws.Config{}, err
@@ -81,7 +87,7 @@ func LoadAWSConfig(ctx context.Context, a Access) (aws.Config, error) {
 	if a.DualStack {
 		opts = append(opts, config.WithUseDualStackEndpoint(aws.DualStackEndpointStateEnabled))
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := config.LoadDefaultConfig(ctx, append(opts, extra...)...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
 	}
