@@ -20,7 +20,7 @@ import (
 )
 
 func (w *World) startAPIServer(ctx context.Context) error {
-	port, err := FreePort()
+	port, err := w.freePort()
 	if err != nil {
 		return err
 	}
@@ -37,16 +37,20 @@ func (w *World) startAPIServer(ctx context.Context) error {
 	if err := os.WriteFile(tokens, []byte(token+",e2e-admin,e2e-admin,system:masters\n"), 0o600); err != nil {
 		return err
 	}
-	w.APIServerURL = "https://127.0.0.1:" + strconv.Itoa(port)
+	w.APIServerURL = w.url("https", port)
+	serviceCIDR := "10.96.0.0/16,fd00:10:96::/108"
+	if w.opts.IPv6Only {
+		serviceCIDR = "fd00:10:96::/108"
+	}
 	w.logf("starting kube-apiserver on %s", w.APIServerURL)
 	p, err := w.start("kube-apiserver", "kube-apiserver", []string{
 		"--etcd-servers=" + w.etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port),
+		"--bind-address=" + w.host(), "--advertise-address=" + w.host(), "--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + dir,
 		"--authorization-mode=RBAC", "--token-auth-file=" + tokens,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + pub, "--service-account-signing-key-file=" + priv,
-		"--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108",
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--endpoint-reconciler-type=none",
 		"--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
 		"--enable-priority-and-fairness=false",

@@ -53,7 +53,7 @@ func (w *World) StartCCM(ctx context.Context, o CCMOptions) (*CCM, error) {
 	if err := os.WriteFile(ccPath, []byte(cc), 0o644); err != nil {
 		return nil, err
 	}
-	port, err := FreePort()
+	port, err := w.freePort()
 	if err != nil {
 		return nil, err
 	}
@@ -78,22 +78,39 @@ func (w *World) StartCCM(ctx context.Context, o CCMOptions) (*CCM, error) {
 		"--kubeconfig="+w.CCMKubeconfig,
 		"--authentication-kubeconfig="+w.CCMKubeconfig,
 		"--authorization-kubeconfig="+w.CCMKubeconfig,
-		"--bind-address=127.0.0.1",
+		"--bind-address="+w.host(),
 		"--cert-dir="+filepath.Join(w.Dir, name+"-certs"),
 	)
 	args = append(args, o.ExtraArgs...)
-	env := append(append([]string{}, w.Sim.Env()...), o.Env...)
+	env := append(w.ccmEnv(), o.Env...)
 	w.logf("starting %s: aws-cloud-controller-manager %v", name, args)
 	p, err := w.start(name, "aws-cloud-controller-manager", args, env)
 	if err != nil {
 		return nil, err
 	}
 	c := &CCM{Proc: p,
-		HealthURL:  "https://127.0.0.1:" + strconv.Itoa(port) + "/healthz",
-		MetricsURL: "https://127.0.0.1:" + strconv.Itoa(port) + "/metrics",
+		HealthURL:  w.url("https", port) + "/healthz",
+		MetricsURL: w.url("https", port) + "/metrics",
 	}
 	if err := waitHTTP(ctx, p, c.HealthURL, nil, 60*time.Second); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ccmEnv is the CCM's AWS environment: ec2sim's endpoints and static keys,
+// or, in an IPv6-only world, the EC2 URL alone, with every variable that
+// could give credentials or an IMDS endpoint emptied (the SDK treats an
+// empty variable as unset), so that credentials come from IMDS.
+func (w *World) ccmEnv() []string {
+	if !w.opts.IPv6Only {
+		return append([]string{}, w.Sim.Env()...)
+	}
+	env := []string{"AWS_ENDPOINT_URL_EC2=" + w.Sim.Endpoint()}
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "AWS_USE_DUALSTACK_ENDPOINT",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		env = append(env, k+"=")
+	}
+	return env
 }

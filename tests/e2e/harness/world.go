@@ -40,6 +40,15 @@ type Options struct {
 	Throttling bool
 	// Log receives progress lines; nil is silent.
 	Log func(format string, args ...any)
+	// IPv6Only runs every process of the world on [::1] only, for a network
+	// namespace with no IPv4 address: etcd, kube-apiserver (IPv6 service
+	// CIDR), ec2sim and the CCM. The CCM gets only ec2sim's EC2 URL from the
+	// environment: no static keys and no IMDS endpoint, so it must find IMDS
+	// itself (IMDSAddr) and take instance-role credentials from it.
+	IPv6Only bool
+	// IMDSAddr is an extra ec2sim listener serving IMDS only, e.g.
+	// "[fd00:ec2::254]:80" where AWS serves IMDS over IPv6.
+	IMDSAddr string
 }
 
 // World is a running test world. Stop it with Close.
@@ -174,7 +183,11 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 	if err != nil {
 		return w, err
 	}
-	w.Sim, err = ec2sim.Start(ec2sim.Options{Scenario: opts.Scenario, Policy: policy, Throttling: opts.Throttling})
+	simOpts := ec2sim.Options{Scenario: opts.Scenario, Policy: policy, Throttling: opts.Throttling, IMDSAddr: opts.IMDSAddr}
+	if opts.IPv6Only {
+		simOpts.Addr = "[::1]:0"
+	}
+	w.Sim, err = ec2sim.Start(simOpts)
 	if err != nil {
 		return w, fmt.Errorf("start ec2sim: %w", err)
 	}
@@ -242,8 +255,26 @@ func (w *World) start(name, bin string, args []string, env []string) (*Proc, err
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func FreePort() (int, error) { return freePort("127.0.0.1") }
+
+// host is the loopback address every process of the world listens on.
+func (w *World) host() string {
+	if w.opts.IPv6Only {
+		return "::1"
+	}
+	return "127.0.0.1"
+}
+
+// url returns scheme://host:port on the world's loopback address.
+func (w *World) url(scheme string, port int) string {
+	return scheme + "://" + net.JoinHostPort(w.host(), strconv.Itoa(port))
+}
+
+// freePort returns a free TCP port on host.
+func (w *World) freePort() (int, error) { return freePort(w.host()) }
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -252,16 +283,16 @@ func FreePort() (int, error) {
 }
 
 func (w *World) startEtcd(ctx context.Context) error {
-	cport, err := FreePort()
+	cport, err := w.freePort()
 	if err != nil {
 		return err
 	}
-	pport, err := FreePort()
+	pport, err := w.freePort()
 	if err != nil {
 		return err
 	}
-	client := "http://127.0.0.1:" + strconv.Itoa(cport)
-	peer := "http://127.0.0.1:" + strconv.Itoa(pport)
+	client := w.url("http", cport)
+	peer := w.url("http", pport)
 	w.logf("starting etcd on %s", client)
 	p, err := w.start("etcd", "etcd", []string{
 		"--name=e2e", "--data-dir=" + filepath.Join(w.Dir, "etcd"),
