@@ -53,7 +53,17 @@ func TestIPv4Mode(t *testing.T) {
 
 	ids := map[string]string{} // node name -> instance ID
 	var names []string
+	// The IPv6-only instance has no address of the IPv4 family: a Warning,
+	// and it stays uninitialized.
+	const ipv6Only = "i-0f0000000000000f1"
+	ipv6OnlyNode := instanceByID(w, ipv6Only).PrivateDNSName
+	if _, err := w.CreateNode(ctx, harness.NodeSpec{Name: ipv6OnlyNode, Ready: true}); err != nil {
+		t.Fatal(err)
+	}
 	for _, in := range before.Instances {
+		if in.ID == ipv6Only {
+			continue
+		}
 		spec := harness.NodeSpec{Name: in.PrivateDNSName, Ready: true}
 		// Some kubelets are started with --provider-id, most are found by name.
 		if in.ID == "i-0a0000000000000c1" || in.ID == "i-0e0000000000000e1" {
@@ -106,13 +116,23 @@ func TestIPv4Mode(t *testing.T) {
 			t.Errorf("%s: ENIs changed\n before %+v\n after  %+v", b.ID, b.ENIs, a.ENIs)
 		}
 	}
-	// No node needed a Warning: the IPv4-only subnet is fine in IPv4 mode.
+	// No other node needed a Warning: the IPv4-only subnet is fine in IPv4
+	// mode; the IPv6-only instance gets one naming NodeIPFamilies.
+	ev := warningEvent(ctx, t, w, ipv6OnlyNode, "NodeIPFamilies")
+	if ev.Reason != "NoAddressOfFamily" {
+		t.Errorf("%s: Warning %s: %s", ipv6OnlyNode, ev.Reason, ev.Message)
+	}
+	if n, err := w.Admin.CoreV1().Nodes().Get(ctx, ipv6OnlyNode, metav1.GetOptions{}); err != nil || !hasTaint(n, uninitializedTaint) || len(n.Status.Addresses) != 0 {
+		t.Errorf("%s: IPv6-only node written in IPv4 mode: %v %v", ipv6OnlyNode, err, n)
+	}
 	evs, err := w.Admin.CoreV1().Events("").List(ctx, metav1.ListOptions{FieldSelector: "type=Warning"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range evs.Items {
-		t.Errorf("Warning event on %s/%s: %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
+		if e.InvolvedObject.Name != ipv6OnlyNode {
+			t.Errorf("Warning event on %s/%s: %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
+		}
 	}
 	if ccm.Exited() {
 		t.Fatalf("CCM exited:\n%s", tail(ccm.Log(), 4000))

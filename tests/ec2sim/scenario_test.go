@@ -102,7 +102,7 @@ func TestLoadDemoScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(out); len(got) != 5 {
+	if got := ids(out); len(got) != 6 {
 		t.Errorf("demo instances = %v", got)
 	}
 	if sim.Region() != "eu-west-1" {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -254,7 +255,24 @@ func (d *demo) printNodes(ctx context.Context) error {
 			address(&n, corev1.NodeInternalIP), address(&n, corev1.NodeExternalIP),
 			none(n.Spec.ProviderID), none(n.Labels["topology.kubernetes.io/zone"]), none(n.Spec.PodCIDR), podIP)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Nodes on IPv6-only subnets: their whole address list, which has no IPv4.
+	for _, n := range nodes.Items {
+		if len(n.Status.Addresses) == 0 || slices.ContainsFunc(n.Status.Addresses, func(a corev1.NodeAddress) bool {
+			ip, err := netip.ParseAddr(a.Address)
+			return err == nil && ip.Is4()
+		}) {
+			continue
+		}
+		var parts []string
+		for _, a := range n.Status.Addresses {
+			parts = append(parts, string(a.Type)+"="+a.Address)
+		}
+		fmt.Fprintf(d.out, "\nnode/%s has no IPv4 (IPv6-only subnet, resource-based name); addresses:\n  %s\n", n.Name, strings.Join(parts, "\n  "))
+	}
+	return nil
 }
 
 // printEvents prints the Warning events recorded on Nodes, one line per
