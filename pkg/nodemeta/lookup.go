@@ -16,6 +16,9 @@ import (
 type Lookup struct {
 	InstanceID     string
 	PrivateDNSName string
+	// Zone is the zone the providerID names, if any: the instance found
+	// must be in it.
+	Zone string
 }
 
 // LookupOf returns how to find node's instance:
@@ -34,7 +37,7 @@ func LookupOf(node *v1.Node) (Lookup, error) {
 		if err != nil {
 			return Lookup{}, err
 		}
-		return Lookup{InstanceID: id.InstanceID}, nil
+		return Lookup{InstanceID: id.InstanceID, Zone: id.Zone}, nil
 	}
 	return LookupByName(node.Name), nil
 }

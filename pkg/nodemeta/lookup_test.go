@@ -14,8 +14,9 @@ func TestLookupOf(t *testing.T) {
 		want                       Lookup
 		wantErr                    bool
 	}{
-		{"providerID wins over an IP name", "ip-10-0-1-5.ec2.internal", "aws:///us-east-1a/" + id, Lookup{InstanceID: id}, false},
-		{"providerID wins over another instance's name", "i-00000000000000001.ec2.internal", "aws:///us-east-1a/" + id, Lookup{InstanceID: id}, false},
+		{"providerID wins over an IP name", "ip-10-0-1-5.ec2.internal", "aws:///us-east-1a/" + id, Lookup{InstanceID: id, Zone: "us-east-1a"}, false},
+		{"providerID wins over another instance's name", "i-00000000000000001.ec2.internal", "aws:///us-east-1a/" + id, Lookup{InstanceID: id, Zone: "us-east-1a"}, false},
+		{"providerID without zone", "n", "aws:////" + id, Lookup{InstanceID: id}, false},
 		{"bare instance ID", id, "", Lookup{InstanceID: id}, false},
 		{"short bare instance ID", "i-0123abcd", "", Lookup{InstanceID: "i-0123abcd"}, false},
 		{"resource name us-east-1", id + ".ec2.internal", "", Lookup{InstanceID: id}, false},

@@ -27,6 +27,7 @@ const settlePoll = 10 * time.Second
 // replies. clean is false once a call's outcome is unknown (timeout, 5xx):
 // then only EC2 can tell, after the settle time.
 type assignMemo struct {
+	eni      string
 	addrs    []netip.Addr
 	prefixes []netip.Prefix
 	clean    bool
@@ -60,7 +61,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 	logger := klog.FromContext(ctx).WithValues("node", node.Name, "instanceID", inst.ID, "eni", eni.ID)
 	addr, hasAddr := eni.PrimaryIPv6()
 	prefixes := pod80s(eni)
-	m := c.memoOf(eni.ID)
+	m := c.memoOf(node.Name, eni.ID)
 	if !hasAddr && len(m.addrs) > 0 {
 		addr, hasAddr = m.addrs[0], true
 	}
@@ -79,6 +80,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 	if len(prefixes) > 1 {
 		c.recorder.Eventf(node, v1.EventTypeWarning, ReasonMultiplePrefixes,
 			"primary ENI %s holds %d /80 prefixes %v; using the lowest, %s", eni.ID, len(prefixes), prefixes, prefixes[0])
+		syncErrors.WithLabelValues(ReasonMultiplePrefixes).Inc()
 	}
 	if hasAddr && len(prefixes) > 0 {
 		p.ipv6, p.prefix = addr, prefixes[0]
@@ -124,14 +126,14 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 			return node, 0, c.fail(node, ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
 		}
 		node = written
-		c.setMemoClean(eni.ID, now)
+		c.setMemoClean(node.Name, eni.ID, now)
 	}
 
 	defer c.cloud.Forget(inst.ID)
 	if !hasAddr {
 		logger.Info("Assigning IPv6 address")
 		res, err := c.cloud.AssignIPv6Addresses(ctx, eni.ID, 1)
-		c.remember(eni.ID, res, err)
+		c.remember(node.Name, eni.ID, res, err)
 		assignments.WithLabelValues("address", outcome(err)).Inc()
 		if err != nil {
 			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 address to %s: %s", eni.ID, errText(err))
@@ -142,7 +144,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 	if len(prefixes) == 0 {
 		logger.Info("Assigning IPv6 prefix")
 		res, err := c.cloud.AssignIPv6Prefixes(ctx, eni.ID, 1)
-		c.remember(eni.ID, res, err)
+		c.remember(node.Name, eni.ID, res, err)
 		assignments.WithLabelValues("prefix", outcome(err)).Inc()
 		if err != nil {
 			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 prefix to %s: %s", eni.ID, errText(err))
@@ -208,36 +210,42 @@ func outcome(err error) string {
 	}
 }
 
-func (c *Controller) memoOf(eni string) assignMemo {
+// memoOf returns what this process assigned on the node's ENI; nothing when
+// the memo is of another ENI (the node's instance was replaced).
+func (c *Controller) memoOf(node, eni string) assignMemo {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
-	m, ok := c.memo[eni]
-	if !ok {
+	m, ok := c.memo[node]
+	if !ok || m.eni != eni {
 		return assignMemo{}
 	}
-	return assignMemo{addrs: slices.Clone(m.addrs), prefixes: slices.Clone(m.prefixes), clean: m.clean, intentAt: m.intentAt}
+	return assignMemo{eni: eni, addrs: slices.Clone(m.addrs), prefixes: slices.Clone(m.prefixes), clean: m.clean, intentAt: m.intentAt}
 }
 
-func (c *Controller) setMemoClean(eni string, intentAt time.Time) {
+// memoLocked returns the node's memo for eni, replacing one of another ENI.
+func (c *Controller) memoLocked(node, eni string) *assignMemo {
+	m, ok := c.memo[node]
+	if !ok || m.eni != eni {
+		m = &assignMemo{eni: eni}
+		c.memo[node] = m
+		c.recordSizesLocked()
+	}
+	return m
+}
+
+func (c *Controller) setMemoClean(node, eni string, intentAt time.Time) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
-	if m, ok := c.memo[eni]; ok {
-		m.clean, m.intentAt = true, intentAt
-		return
-	}
-	c.memo[eni] = &assignMemo{clean: true, intentAt: intentAt}
+	m := c.memoLocked(node, eni)
+	m.clean, m.intentAt = true, intentAt
 }
 
 // remember keeps what an assign reply said, so that retries in this process
 // use it even while describes do not show it yet.
-func (c *Controller) remember(eni string, res ec2.Assigned, err error) {
+func (c *Controller) remember(node, eni string, res ec2.Assigned, err error) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
-	m, ok := c.memo[eni]
-	if !ok {
-		m = &assignMemo{}
-		c.memo[eni] = m
-	}
+	m := c.memoLocked(node, eni)
 	if err != nil {
 		if ambiguous(err) {
 			m.clean = false
@@ -252,8 +260,9 @@ func (c *Controller) remember(eni string, res ec2.Assigned, err error) {
 	}
 }
 
-func (c *Controller) forgetMemo(eni string) {
+func (c *Controller) forgetMemo(node string) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
-	delete(c.memo, eni)
+	delete(c.memo, node)
+	c.recordSizesLocked()
 }

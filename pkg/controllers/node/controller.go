@@ -101,11 +101,20 @@ type Controller struct {
 	bcast    record.EventBroadcaster
 	now      func() time.Time
 
+	// memoMu guards the per-node state below. Every map is keyed by node
+	// name, and its entry is removed when the node is deleted (forgetNode)
+	// or no longer needs it, so that the maps never grow with history; their
+	// sizes are exported as cloudprovider_aws_node_controller_state_entries.
 	memoMu sync.Mutex
-	memo   map[string]*assignMemo // by ENI ID
+	// memo holds what this process assigned on a node's primary ENI, until
+	// the node is initialized.
+	memo map[string]*assignMemo
 	// done holds nodes this process just initialized, until the informer
 	// shows the write: a stale cached copy must not be initialized again.
 	done map[string]expectation
+	// gone holds, for initialized nodes, when a describe first failed to show
+	// the IPv6 address the Node publishes first (see keepIPv6).
+	gone map[string]time.Time
 }
 
 // expectation is a node write the informer cache may not show yet.
@@ -143,6 +152,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 		now:      time.Now,
 		memo:     map[string]*assignMemo{},
 		done:     map[string]expectation{},
+		gone:     map[string]time.Time{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](backoffBase, backoffMax),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: ControllerName},
@@ -156,6 +166,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 				obj = d.Obj
 			}
 			if n, ok := obj.(*v1.Node); ok {
+				c.forgetNode(n.Name)
 				c.cloud.Unexpect(lookupOf(n))
 			}
 		},
@@ -179,6 +190,7 @@ func (c *Controller) nodeChanged(obj any) {
 		return
 	}
 	if !c.needsSync(n) {
+		c.settled(n.Name)
 		c.cloud.Unexpect(lookupOf(n))
 		return
 	}

@@ -63,6 +63,19 @@ func newEC2(t *testing.T, sim *ec2sim.Sim) *ec2.Client {
 // stops it and waits for it to return.
 func runController(t *testing.T, kube *fake.Clientset, cloud EC2, opts Options) func() {
 	t.Helper()
+	_, stop := startController(t, kube, cloud, opts)
+	return stop
+}
+
+// runControllerWith is runController returning the controller itself.
+func runControllerWith(t *testing.T, kube *fake.Clientset, cloud EC2, opts Options) *Controller {
+	t.Helper()
+	c, _ := startController(t, kube, cloud, opts)
+	return c
+}
+
+func startController(t *testing.T, kube *fake.Clientset, cloud EC2, opts Options) (*Controller, func()) {
+	t.Helper()
 	if opts.Region == "" {
 		opts.Region = testRegion
 	}
@@ -91,7 +104,7 @@ func runController(t *testing.T, kube *fake.Clientset, cloud EC2, opts Options) 
 		})
 	}
 	t.Cleanup(stop)
-	return stop
+	return c, stop
 }
 
 // kubeletNode is a Node as kubelet registers it with --cloud-provider=external.

@@ -38,6 +38,12 @@ var (
 		Help:           "Successful Node writes by kind (status, spec, intent, labels).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"kind"})
+	stateEntries = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace: metricsNamespace, Subsystem: "node_controller",
+		Name:           "state_entries",
+		Help:           "Entries in the node controller's per-node maps (memo: assignments of nodes not yet initialized; done: initializations the informer has not shown yet; gone: initialized nodes whose published IPv6 address EC2 did not show).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"map"})
 	syncErrors = metrics.NewCounterVec(&metrics.CounterOpts{
 		Namespace: metricsNamespace, Subsystem: metricsSubsystem,
 		Name:           "sync_errors_total",
@@ -50,6 +56,6 @@ var registerOnce sync.Once
 
 func registerMetrics() {
 	registerOnce.Do(func() {
-		legacyregistry.MustRegister(nodesInitialized, initLatency, assignments, apiWrites, syncErrors)
+		legacyregistry.MustRegister(nodesInitialized, initLatency, assignments, apiWrites, syncErrors, stateEntries)
 	})
 }

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"net/netip"
+	"slices"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -46,6 +49,7 @@ func (c *Controller) refresh(ctx context.Context) {
 		logger.Error(err, "Describe instances for address refresh", "instances", len(ids))
 		return
 	}
+	patched := 0
 	for id, ns := range byID {
 		inst, ok := insts[id]
 		if !ok {
@@ -55,21 +59,32 @@ func (c *Controller) refresh(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.refreshNode(ctx, n, inst)
+			if c.refreshNode(ctx, n, inst) {
+				patched++
+			}
 		}
 	}
+	logger.V(2).Info("Address refresh done", "nodes", len(nodes), "instances", len(ids), "patched", patched)
 }
 
-func (c *Controller) refreshNode(ctx context.Context, n *v1.Node, inst *ec2.Instance) {
-	addrs, err := c.addressesFor(n, inst)
-	if err != nil {
-		return // reported by addressesFor
+// refreshNode brings an initialized node's addresses and labels up to date
+// and reports whether it patched its addresses.
+func (c *Controller) refreshNode(ctx context.Context, n *v1.Node, inst *ec2.Instance) bool {
+	view := inst
+	if c.ipv6() {
+		view = c.keepIPv6(n, inst)
 	}
+	addrs, err := c.addressesFor(n, view, true)
+	if err != nil {
+		return false // reported by addressesFor
+	}
+	patched := false
 	if len(addrs) > 0 && !addresses.Equal(n.Status.Addresses, addrs) {
 		if _, err := c.patchStatus(ctx, n, addrs); err != nil {
 			_ = c.fail(n, ReasonAPIWriteFailed, err, "%v", err)
-			return
+			return false
 		}
+		patched = true
 		klog.FromContext(ctx).Info("Node addresses updated", "node", n.Name, "instanceID", inst.ID)
 	}
 	if l := c.labelChanges(n, inst); len(l) > 0 {
@@ -77,4 +92,77 @@ func (c *Controller) refreshNode(ctx context.Context, n *v1.Node, inst *ec2.Inst
 			_ = c.fail(n, ReasonAPIWriteFailed, err, "%v", err)
 		}
 	}
+	return patched
+}
+
+// keepIPv6 returns the instance as the node's addresses must be built from
+// it: the IPv6 address the Node publishes first stays first while it is on
+// the primary ENI, and also while EC2 does not show it, until two describes
+// at least AssignSettle apart have both not shown it. Only then is it
+// dropped, with an IPv6AddressGone Warning. EC2 is eventually consistent: a
+// describe right after an assignment may not show the address yet, and a
+// refresh must never turn a Node IPv4-first because of it.
+func (c *Controller) keepIPv6(n *v1.Node, inst *ec2.Instance) *ec2.Instance {
+	cur := firstIPv6(n)
+	eni := inst.PrimaryENI()
+	if !cur.IsValid() || eni == nil {
+		return inst
+	}
+	shown := slices.ContainsFunc(eni.IPv6, func(a ec2.IPv6Address) bool { return a.Addr == cur })
+	now := c.now()
+	c.memoMu.Lock()
+	since, seen := c.gone[n.Name]
+	switch {
+	case shown:
+		delete(c.gone, n.Name)
+	case !seen:
+		c.gone[n.Name] = now
+	case now.Sub(since) >= c.opts.AssignSettle:
+		delete(c.gone, n.Name)
+	}
+	c.recordSizesLocked()
+	c.memoMu.Unlock()
+	if !shown && seen && now.Sub(since) >= c.opts.AssignSettle {
+		c.recorder.Eventf(n, v1.EventTypeWarning, ReasonIPv6AddressGone,
+			"IPv6 address %s is no longer on primary ENI %s (not shown by EC2 since %s); publishing the ENI's addresses",
+			cur, eni.ID, since.UTC().Format(time.RFC3339))
+		syncErrors.WithLabelValues(ReasonIPv6AddressGone).Inc()
+		return inst
+	}
+	return pinIPv6(inst, eni.ID, cur)
+}
+
+// firstIPv6 returns the node's first InternalIP when it is an IPv6 address.
+func firstIPv6(n *v1.Node) netip.Addr {
+	for _, a := range n.Status.Addresses {
+		if a.Type != v1.NodeInternalIP {
+			continue
+		}
+		if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Is6() {
+			return ip
+		}
+		return netip.Addr{}
+	}
+	return netip.Addr{}
+}
+
+// pinIPv6 returns a copy of inst whose ENI eniID holds addr as its only
+// primary IPv6 address, so that addresses.Build puts it first.
+func pinIPv6(inst *ec2.Instance, eniID string, addr netip.Addr) *ec2.Instance {
+	cp := *inst
+	cp.ENIs = slices.Clone(inst.ENIs)
+	for i := range cp.ENIs {
+		e := &cp.ENIs[i]
+		if e.ID != eniID {
+			continue
+		}
+		v6 := []ec2.IPv6Address{{Addr: addr, Primary: true}}
+		for _, a := range e.IPv6 {
+			if a.Addr != addr {
+				v6 = append(v6, ec2.IPv6Address{Addr: a.Addr})
+			}
+		}
+		e.IPv6 = v6
+	}
+	return &cp
 }

@@ -55,6 +55,7 @@ func (c *Controller) stale(node *v1.Node, pending bool) bool {
 		return true
 	}
 	delete(c.done, node.Name)
+	c.recordSizesLocked()
 	return false
 }
 
@@ -63,6 +64,7 @@ func (c *Controller) expect(node *v1.Node) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
 	c.done[node.Name] = expectation{uid: node.UID, at: c.now()}
+	c.recordSizesLocked()
 }
 
 // plan is what one node should look like, computed before any write.
@@ -84,6 +86,12 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		return 0, err
 	}
 	logger = logger.WithValues("instanceID", inst.ID)
+	// Everything that can refuse the node is checked before any mutating
+	// EC2 call: kubelet's node IP must be the instance's (an IPv6 address
+	// not on it yet can never be the one EC2 would assign).
+	if _, err := c.addressesFor(node, inst, false); err != nil {
+		return 0, err
+	}
 	p := plan{inst: inst, tainted: hasCloudTaint(node)}
 	view := inst
 	if c.ipv6() {
@@ -99,7 +107,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		}
 		view = withAddress(inst, eni.ID, p.ipv6)
 	}
-	addrs, err := c.addressesFor(node, view)
+	addrs, err := c.addressesFor(node, view, true)
 	if err != nil {
 		return 0, err
 	}
@@ -127,9 +135,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		return 0, c.fail(node, reason, err, "patch node spec: %v", err)
 	}
 	c.expect(updated)
-	if p.eniID != "" {
-		c.forgetMemo(p.eniID)
-	}
+	c.forgetMemo(node.Name)
 	if p.tainted {
 		nodesInitialized.Inc()
 		initLatency.Observe(c.now().Sub(updated.CreationTimestamp.Time).Seconds())
@@ -178,6 +184,10 @@ func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Insta
 		return nil, c.fail(node, ReasonDescribeFailed, err, "describe instance: %s", errText(err))
 	case inst.State == ec2.StateTerminated || inst.State == ec2.StateShuttingDown:
 		return nil, c.fail(node, ReasonInstanceNotFound, nil, "instance %s is %s", inst.ID, inst.State)
+	case l.Zone != "" && inst.Zone != "" && l.Zone != inst.Zone:
+		return nil, c.fail(node, ReasonProviderIDZoneMismatch, nil,
+			"providerID %s names zone %s, but instance %s is in zone %s: fix kubelet's --provider-id (or leave it empty)",
+			node.Spec.ProviderID, l.Zone, inst.ID, inst.Zone)
 	}
 	return inst, nil
 }
@@ -185,9 +195,12 @@ func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Insta
 // addressesFor builds the node's addresses in family order, keeps kubelet's
 // hostname when the instance gives none (as upstream does), and applies the
 // provided node IP.
-func (c *Controller) addressesFor(node *v1.Node, inst *ec2.Instance) ([]v1.NodeAddress, error) {
+//
+// Before the IPv6 address is ensured (final false), an IPv6-mode node is not
+// refused for lacking an InternalIP: its address may be about to be assigned.
+func (c *Controller) addressesFor(node *v1.Node, inst *ec2.Instance, final bool) ([]v1.NodeAddress, error) {
 	addrs := addresses.Build(inst, c.opts.Families)
-	if !addresses.HasInternalIP(addrs) {
+	if !addresses.HasInternalIP(addrs) && (final || !c.ipv6()) {
 		have := "IPv4 and IPv6"
 		switch {
 		case !addresses.HasIPv4(inst):
