@@ -169,4 +169,3 @@ func TestRefreshShownIPv6ClearsGone(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
