@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // lookupENI resolves NetworkInterfaceId for a mutating call.
@@ -76,8 +77,11 @@ func assignIpv6Addresses(w *world, p *params, rc reqCtx) *apiError {
 		return allocErr(errNoIPv6, e, "address")
 	}
 	limit := w.types[e.inst.typ].IPv6PerENI
-	if addrCount > limit || prefCount > limit || len(e.v6)+len(e.prefixes)+addrCount+len(addrs)+prefCount+len(prefs) > limit {
-		return errf(http.StatusBadRequest, "PrivateIpAddressLimitExceeded", "Number of private addresses will exceed limit.")
+	overLimit := func() bool {
+		return addrCount > limit || prefCount > limit || len(e.v6)+len(e.prefixes)+addrCount+len(addrs)+prefCount+len(prefs) > limit
+	}
+	if len(addrs) == 0 && len(prefs) == 0 && overLimit() {
+		return errLimit()
 	}
 	var newAddrs []netip.Addr
 	var newPrefs []netip.Prefix
@@ -88,6 +92,13 @@ func assignIpv6Addresses(w *world, p *params, rc reqCtx) *apiError {
 		for _, p := range newPrefs {
 			e.subnet.freePrefix(p)
 		}
+	}
+	// Explicit values (AWS docs silent on most of this; strict here, see
+	// docs/reference/ec2sim.md "AssignIpv6Addresses with explicit values"):
+	// a value listed twice is invalid; a value already on any ENI, this one
+	// included, is InvalidIPAddress.InUse, so a repeat never assigns twice.
+	if dup := firstDuplicate(addrs, prefs); dup != "" {
+		return badValue("The value %s is specified more than once.", dup)
 	}
 	for _, s := range addrs {
 		a, err := netip.ParseAddr(s)
@@ -112,6 +123,12 @@ func assignIpv6Addresses(w *world, p *params, rc reqCtx) *apiError {
 			return allocErr(err, e, "prefix")
 		}
 		newPrefs = append(newPrefs, pf)
+	}
+	// Explicit values are checked (format, range, in use) before the limit,
+	// so a repeat on an ENI that is full still answers InvalidIPAddress.InUse.
+	if overLimit() {
+		rollback()
+		return errLimit()
 	}
 	for range addrCount {
 		a, err := e.subnet.allocV6(w.rng)
@@ -139,6 +156,72 @@ func assignIpv6Addresses(w *world, p *params, rc reqCtx) *apiError {
 	x.items("assignedIpv6Addresses", "", addrStrings(newAddrs))
 	x.prefixItems("assignedIpv6PrefixSet", newPrefs)
 	return nil
+}
+
+// firstDuplicate returns a value listed twice (compared as parsed values,
+// so "2600::1" and "2600:0::1" are the same), or "".
+func firstDuplicate(addrs, prefs []string) string {
+	seen := map[string]bool{}
+	for _, s := range addrs {
+		k := s
+		if a, err := netip.ParseAddr(s); err == nil {
+			k = a.String()
+		}
+		if seen[k] {
+			return s
+		}
+		seen[k] = true
+	}
+	for _, s := range prefs {
+		k := "p" + s
+		if p, err := netip.ParsePrefix(s); err == nil {
+			k = "p" + p.String()
+		}
+		if seen[k] {
+			return s
+		}
+		seen[k] = true
+	}
+	return ""
+}
+
+// The DescribeInstances filters that find which instance holds an IPv6
+// address or prefix (documented in the EC2 API reference for
+// DescribeInstances). They live here, beside the assignment they answer
+// about; an ENI's values are seen with the describe's consistency lag.
+func init() {
+	v6addrs := func(_ *world, i *instance, at time.Time) []string {
+		if i.stateAt(at) == "terminated" {
+			return nil
+		}
+		var out []string
+		for _, e := range i.enis {
+			v6, _ := e.view(at)
+			for _, a := range v6 {
+				out = append(out, a.addr.String())
+			}
+		}
+		return out
+	}
+	instanceFilters["network-interface.ipv6-addresses.ipv6-address"] = v6addrs
+	instanceFilters["network-interface.ipv6-address"] = v6addrs
+	instanceFilters["network-interface.ipv6-prefixes.ipv6-prefix"] = func(_ *world, i *instance, at time.Time) []string {
+		if i.stateAt(at) == "terminated" {
+			return nil
+		}
+		var out []string
+		for _, e := range i.enis {
+			_, ps := e.view(at)
+			for _, p := range ps {
+				out = append(out, p.String())
+			}
+		}
+		return out
+	}
+}
+
+func errLimit() *apiError {
+	return errf(http.StatusBadRequest, "PrivateIpAddressLimitExceeded", "Number of private addresses will exceed limit.")
 }
 
 func unassignIpv6Addresses(w *world, p *params, rc reqCtx) *apiError {
