@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/cache"
 	cloudprovider "k8s.io/cloud-provider"
@@ -29,10 +30,12 @@ func startNodeController(initCtx app.ControllerInitContext, cc *config.Completed
 		}
 		cfg := aws.Config()
 		nodes := cc.SharedInformers.Core().V1().Nodes()
-		// No controller here reads managedFields, and on Nodes they are a
-		// large part of each object: keep them out of the informer cache.
-		if err := nodes.Informer().SetTransform(cache.TransformFunc(stripManagedFields)); err != nil {
-			klog.InfoS("Node informer already started; keeping managedFields in its cache", "err", err)
+		// No controller here reads managedFields or the image and volume
+		// lists kubelet reports, and on Nodes they are most of each object:
+		// keep them out of the informer cache. Every write here is a patch
+		// of named fields, so nothing writes the trimmed copy back.
+		if err := nodes.Informer().SetTransform(cache.TransformFunc(stripNode)); err != nil {
+			klog.InfoS("Node informer already started; keeping whole Nodes in its cache", "err", err)
 		}
 		ctrl, err := node.New(
 			cc.ClientBuilder.ClientOrDie(initCtx.ClientName),
@@ -56,11 +59,16 @@ func startNodeController(initCtx app.ControllerInitContext, cc *config.Completed
 	}
 }
 
-// stripManagedFields drops metadata.managedFields from objects entering an
-// informer cache.
-func stripManagedFields(obj any) (any, error) {
+// stripNode drops from objects entering an informer cache what no
+// controller of this binary reads: metadata.managedFields, and on Nodes
+// status.images, volumesInUse and volumesAttached (kubelet lists up to 50
+// images, names and sizes, on every Node).
+func stripNode(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
+	}
+	if n, ok := obj.(*v1.Node); ok {
+		n.Status.Images, n.Status.VolumesInUse, n.Status.VolumesAttached = nil, nil, nil
 	}
 	return obj, nil
 }
