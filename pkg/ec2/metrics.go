@@ -69,6 +69,34 @@ var (
 		Help:           "Distinct instance lookups by result: hit (served from the short-lived cache) or miss (described).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"result"})
+	instanceCacheEntries = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      metricsNamespace,
+		Subsystem:      metricsSubsystem,
+		Name:           "instance_cache_entries",
+		Help:           "Instances held in the instance cache, expired ones included until the next sweep (at most half the cache TTL later).",
+		StabilityLevel: metrics.ALPHA,
+	})
+	instanceCacheIndexEntries = metrics.NewGaugeVec(&metrics.GaugeOpts{
+		Namespace:      metricsNamespace,
+		Subsystem:      metricsSubsystem,
+		Name:           "instance_cache_index_entries",
+		Help:           "Entries of the instance cache's indexes: private_dns_name and eni (both bounded by the cached instances), and forget_fence (instances forgotten while describes are in flight).",
+		StabilityLevel: metrics.ALPHA,
+	}, []string{"index"})
+	instanceExpectations = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      metricsNamespace,
+		Subsystem:      metricsSubsystem,
+		Name:           "instance_expectations",
+		Help:           "Announced instance lookups (one per key, i.e. per node the node controller has queued) that ride along in other describes.",
+		StabilityLevel: metrics.ALPHA,
+	})
+	instanceLookupsPending = metrics.NewGauge(&metrics.GaugeOpts{
+		Namespace:      metricsNamespace,
+		Subsystem:      metricsSubsystem,
+		Name:           "instance_lookups_pending",
+		Help:           "Distinct instance lookups waiting for the next batched describe.",
+		StabilityLevel: metrics.ALPHA,
+	})
 
 	registerOnce sync.Once
 )
@@ -78,7 +106,8 @@ var (
 func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(apiRequests, apiAttempts, apiDuration, apiThrottled,
-			rateLimitWait, instanceBatchSize, instanceCacheHits)
+			rateLimitWait, instanceBatchSize, instanceCacheHits,
+			instanceCacheEntries, instanceCacheIndexEntries, instanceExpectations, instanceLookupsPending)
 	})
 }
 

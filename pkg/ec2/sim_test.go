@@ -442,12 +442,12 @@ func TestExpectedLookupsRideAlong(t *testing.T) {
 	c := newClient(t, sim, ec2.Config{CacheTTL: time.Hour})
 	for i := range n {
 		if i%2 == 0 {
-			c.Expect(instanceID(i), "")
+			c.Expect(instanceID(i), instanceID(i), "")
 		} else {
-			c.Expect("", fmt.Sprintf("ip-node-%d.ec2.internal", i))
+			c.Expect(instanceID(i), "", fmt.Sprintf("ip-node-%d.ec2.internal", i))
 		}
 	}
-	c.Expect("i-0fffffffffffffff0", "") // unknown to EC2
+	c.Expect("unknown", "i-0fffffffffffffff0", "") // unknown to EC2
 	// DescribeInstances operations as the client made them (ec2sim counts
 	// HTTP attempts, which include the SDK's rare re-sends).
 	ops := func() float64 {
@@ -494,7 +494,7 @@ func TestExpectedLookupsRideAlong(t *testing.T) {
 	}
 	// Unexpect withdraws: a forgotten instance no longer rides along.
 	for i := range n {
-		c.Unexpect(instanceID(i), "")
+		c.Unexpect(instanceID(i))
 	}
 	c.Forget(instanceID(0))
 	c.Forget(instanceID(2))
@@ -516,7 +516,7 @@ func TestRideAlongInAnnouncementOrder(t *testing.T) {
 	sim := startSim(t, n, true)
 	c := newClient(t, sim, ec2.Config{CacheTTL: time.Hour})
 	for i := range n {
-		c.Expect(instanceID(i), "")
+		c.Expect(instanceID(i), instanceID(i), "")
 	}
 	// The lookup of the last one fills its call with the 999 announced first.
 	if _, err := c.InstanceByID(t.Context(), instanceID(n-1)); err != nil {

@@ -82,8 +82,8 @@ type EC2 interface {
 	AssignIPv6Addresses(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
 	AssignIPv6Prefixes(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
 	ReserveAssign(ctx context.Context, eniID string, calls int) error
-	Expect(id, privateDNSName string)
-	Unexpect(id, privateDNSName string)
+	Expect(key, id, privateDNSName string)
+	Unexpect(key string)
 	Forget(id string)
 }
 
@@ -167,7 +167,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 			}
 			if n, ok := obj.(*v1.Node); ok {
 				c.forgetNode(n.Name)
-				c.cloud.Unexpect(lookupOf(n))
+				c.cloud.Unexpect(n.Name)
 			}
 		},
 	})
@@ -191,10 +191,11 @@ func (c *Controller) nodeChanged(obj any) {
 	}
 	if !c.needsSync(n) {
 		c.settled(n.Name)
-		c.cloud.Unexpect(lookupOf(n))
+		c.cloud.Unexpect(n.Name)
 		return
 	}
-	c.cloud.Expect(lookupOf(n))
+	id, name := lookupOf(n)
+	c.cloud.Expect(n.Name, id, name)
 	c.queue.Add(n.Name)
 }
 

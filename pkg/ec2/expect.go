@@ -1,0 +1,118 @@
+package ec2
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
+
+// expectations are lookups callers announced, each under a key of the
+// caller's choosing (the node controller uses the node name): whenever the
+// resolver describes other instances, expected ones ride along in the unused
+// room of the same calls. A key holds at most one lookup; announcing under it
+// again replaces the lookup and keeps the key's place in line.
+type expectations struct {
+	g gauge // number of keys
+
+	mu    sync.Mutex
+	byKey map[string]expected
+	seq   uint64
+}
+
+type expected struct {
+	lk  lookupKey
+	seq uint64 // order of first announcement
+}
+
+func newExpectations(g gauge) *expectations {
+	return &expectations{g: g, byKey: map[string]expected{}}
+}
+
+func (e *expectations) add(d int) {
+	if d != 0 && e.g != nil {
+		e.g.Add(float64(d))
+	}
+}
+
+// set expects lk under key, replacing what key held.
+func (e *expectations) set(key string, lk lookupKey) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.byKey[key]; ok {
+		e.byKey[key] = expected{lk: lk, seq: old.seq}
+		return
+	}
+	e.seq++
+	e.byKey[key] = expected{lk: lk, seq: e.seq}
+	e.add(1)
+}
+
+// remove withdraws key.
+func (e *expectations) remove(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.byKey[key]; ok {
+		delete(e.byKey, key)
+		e.add(-1)
+	}
+}
+
+// dropMissing withdraws every key whose lookup EC2 did not find.
+func (e *expectations) dropMissing(missing []lookupKey) {
+	if len(missing) == 0 {
+		return
+	}
+	gone := make(map[lookupKey]bool, len(missing))
+	for _, lk := range missing {
+		gone[lk] = true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, x := range e.byKey {
+		if gone[x.lk] {
+			delete(e.byKey, key)
+			e.add(-1)
+		}
+	}
+}
+
+// rideAlong returns up to roomIDs expected IDs and roomNames expected names,
+// the earliest announced first (as a FIFO work queue will reach them),
+// leaving out lookups skip rejects (those in the batch, or freshly cached).
+// skip is called with e's lock held.
+func (e *expectations) rideAlong(roomIDs, roomNames int, skip func(lookupKey) bool) (ids, names []string) {
+	if roomIDs == 0 && roomNames == 0 {
+		return nil, nil
+	}
+	e.mu.Lock()
+	cands := make([]expected, 0, len(e.byKey))
+	for _, x := range e.byKey {
+		if (x.lk.kind == byID && roomIDs == 0) || (x.lk.kind == byDNS && roomNames == 0) || skip(x.lk) {
+			continue
+		}
+		cands = append(cands, x)
+	}
+	e.mu.Unlock()
+	slices.SortFunc(cands, func(a, b expected) int { return cmp.Compare(a.seq, b.seq) })
+	seen := make(map[lookupKey]bool, len(cands))
+	for _, x := range cands {
+		if seen[x.lk] {
+			continue
+		}
+		seen[x.lk] = true
+		switch {
+		case x.lk.kind == byID && len(ids) < roomIDs:
+			ids = append(ids, x.lk.value)
+		case x.lk.kind == byDNS && len(names) < roomNames:
+			names = append(names, x.lk.value)
+		}
+	}
+	return ids, names
+}
+
+// len returns the number of keys expected.
+func (e *expectations) len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.byKey)
+}
