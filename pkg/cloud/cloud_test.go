@@ -221,3 +221,47 @@ func TestConcurrentInstanceMetadataBatches(t *testing.T) {
 	}
 	t.Logf("%d InstanceMetadata in %v", n, time.Since(t0))
 }
+
+// The lifecycle controller asks about NotReady nodes: their answers come
+// from EC2, not from the 30 s instance cache, and InstanceExists followed by
+// InstanceShutdown costs one describe. A Ready node may be answered from the
+// cache.
+func TestLifecycleLookupsOfNotReadyNodesAreFresh(t *testing.T) {
+	sim := startSim(t, 2)
+	c := newCloud(t, sim, "")
+	byID := node("by-id", "aws:///"+sim.Region()+"a/"+instanceID(0))
+	byName := node(dnsName(1), "")
+	readyNode := node("ready", "aws:///"+sim.Region()+"a/"+instanceID(0))
+	readyNode.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}
+	for _, n := range []*v1.Node{byID, byName} {
+		if exists, err := c.InstanceExists(t.Context(), n); err != nil || !exists {
+			t.Fatalf("node %s: exists %v, %v", n.Name, exists, err)
+		}
+	}
+	if err := sim.SetInstanceState(instanceID(0), ec2.StateStopped); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetInstanceState(instanceID(1), ec2.StateTerminated); err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetCounts()
+	if down, err := c.InstanceShutdown(t.Context(), readyNode); err != nil || down {
+		t.Errorf("Ready node: shutdown %v, %v; want the cached running state", down, err)
+	}
+	if got := sim.Calls("DescribeInstances"); got != 0 {
+		t.Errorf("a Ready node's lookup cost %d describes, want 0 (cached)", got)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the lifecycle lookups' max age
+	if exists, err := c.InstanceExists(t.Context(), byID); err != nil || !exists {
+		t.Errorf("stopped instance: exists %v, %v", exists, err)
+	}
+	if down, err := c.InstanceShutdown(t.Context(), byID); err != nil || !down {
+		t.Errorf("NotReady node of a stopped instance: shutdown %v, %v; want true at once", down, err)
+	}
+	if got := sim.Calls("DescribeInstances"); got != 1 {
+		t.Errorf("InstanceExists then InstanceShutdown cost %d describes, want 1", got)
+	}
+	if exists, err := c.InstanceExists(t.Context(), byName); err != nil || exists {
+		t.Errorf("NotReady node of a terminated instance (by name): exists %v, %v; want false at once", exists, err)
+	}
+}

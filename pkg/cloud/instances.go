@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -37,11 +38,48 @@ func (c *Cloud) instanceBy(ctx context.Context, l nodemeta.Lookup) (*ec2.Instanc
 	return c.ec2.InstanceByPrivateDNSName(ctx, l.PrivateDNSName)
 }
 
+// lifecycleMaxAge is how old an EC2 answer about a NotReady node's instance
+// may be. The framework's lifecycle controller asks InstanceExists and then
+// InstanceShutdown for each NotReady node every --node-monitor-period (5 s):
+// from the cache, whose TTL is 30 s, a terminated instance's Node lived on for
+// up to 35 s. Within this age the second question reuses the first's
+// describe, and both still batch with every other lookup.
+const lifecycleMaxAge = time.Second
+
+// lifecycleInstanceFor resolves the Node's instance for InstanceExists and
+// InstanceShutdown: fresh (at most lifecycleMaxAge old) for a node whose
+// Ready condition is not True, the ones the lifecycle controller acts on;
+// from the cache otherwise.
+func (c *Cloud) lifecycleInstanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
+	if ready(node) {
+		return c.instanceFor(ctx, node)
+	}
+	l, err := nodemeta.LookupOf(node)
+	if err != nil {
+		return nil, err
+	}
+	if l.InstanceID != "" {
+		return c.ec2.InstanceByIDFresh(ctx, l.InstanceID, lifecycleMaxAge)
+	}
+	return c.ec2.InstanceByPrivateDNSNameFresh(ctx, l.PrivateDNSName, lifecycleMaxAge)
+}
+
+// ready says whether the node's Ready condition is True.
+func ready(node *v1.Node) bool {
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == v1.NodeReady {
+			return cond.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // InstanceExists reports whether the Node's instance exists: unknown and
 // terminated instances do not; pending, running, shutting-down, stopping
-// and stopped ones do (upstream's semantics).
+// and stopped ones do (upstream's semantics). For a NotReady node the answer
+// comes from EC2 at most lifecycleMaxAge ago, not from the cache.
 func (c *Cloud) InstanceExists(ctx context.Context, node *v1.Node) (bool, error) {
-	inst, err := c.instanceFor(ctx, node)
+	inst, err := c.lifecycleInstanceFor(ctx, node)
 	if errors.Is(err, ec2.ErrInstanceNotFound) {
 		klog.V(2).InfoS("Instance not found", "node", klog.KObj(node), "providerID", node.Spec.ProviderID)
 		return false, nil
@@ -60,7 +98,7 @@ func (c *Cloud) InstanceExists(ctx context.Context, node *v1.Node) (bool, error)
 // upstream, only "stopped" counts; an unknown instance is not shut down
 // (InstanceExists handles it).
 func (c *Cloud) InstanceShutdown(ctx context.Context, node *v1.Node) (bool, error) {
-	inst, err := c.instanceFor(ctx, node)
+	inst, err := c.lifecycleInstanceFor(ctx, node)
 	if errors.Is(err, ec2.ErrInstanceNotFound) {
 		return false, nil
 	}

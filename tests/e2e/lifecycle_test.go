@@ -17,6 +17,16 @@ import (
 
 const shutdownTaint = "node.cloudprovider.kubernetes.io/shutdown"
 
+const (
+	// monitorPeriod is the default of --node-monitor-period, which the
+	// shipped manifests leave alone.
+	monitorPeriod = 5 * time.Second
+	// lifecycleBound is how soon after EC2 shows an instance terminated
+	// (stopped) its Node must be deleted (tainted): one monitor period, plus
+	// one batched describe that starts after the lookup, with room to spare.
+	lifecycleBound = 10 * time.Second
+)
+
 // TestLifecycle checks the framework's cloud-node-lifecycle controller, run
 // by our binary through InstanceExists and InstanceShutdown: the Node of a
 // terminated instance is deleted, the Node of a stopped instance gets the
@@ -27,7 +37,10 @@ const shutdownTaint = "node.cloudprovider.kubernetes.io/shutdown"
 func TestLifecycle(t *testing.T) {
 	w := newWorld(t, demoScenario(t), false)
 	ctx := t.Context()
-	ccm := startCCM(t, w, harness.CCMOptions{ExtraArgs: []string{"--node-monitor-period=1s"}})
+	// The shipped DaemonSet leaves --node-monitor-period at its default,
+	// 5 s, and so does this test: the promptness bound below is the one
+	// users get.
+	ccm := startCCM(t, w, harness.CCMOptions{})
 
 	const (
 		running    = "i-0a0000000000000c1"
@@ -47,23 +60,38 @@ func TestLifecycle(t *testing.T) {
 		name[id] = spec.Name
 	}
 	waitNodes(ctx, t, w, []string{name[running], name[terminated], name[stopped]}, 2*time.Minute, initialized)
+	// Let the lifecycle controller look every instance up at least once more
+	// (its period is 5 s), so the CCM holds each instance's running state in
+	// its cache when EC2 changes it: the lookups of NotReady nodes must not be
+	// answered from that cache.
+	time.Sleep(monitorPeriod + time.Second)
 
 	if err := w.Sim.SetInstanceState(terminated, "terminated"); err != nil {
 		t.Fatal(err)
 	}
+	terminatedAt := time.Now()
 	if err := w.Sim.SetInstanceState(stopped, "stopped"); err != nil {
 		t.Fatal(err)
 	}
-	changed := time.Now()
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+	stoppedAt := time.Now()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		_, err := w.Admin.CoreV1().Nodes().Get(ctx, name[terminated], metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
 		t.Fatalf("node %s of terminated instance %s was not deleted: %v", name[terminated], terminated, err)
 	}
+	deleted := time.Since(terminatedAt)
 	waitNodes(ctx, t, w, []string{name[stopped]}, 90*time.Second, func(n *corev1.Node) bool { return hasTaint(n, shutdownTaint) })
-	t.Logf("terminated node deleted and stopped node tainted within %s", time.Since(changed).Round(100*time.Millisecond))
+	tainted := time.Since(stoppedAt)
+	t.Logf("terminated node deleted %s after the termination; stopped node tainted %s after the stop",
+		deleted.Round(100*time.Millisecond), tainted.Round(100*time.Millisecond))
+	if deleted > lifecycleBound {
+		t.Errorf("node of terminated instance deleted %s after EC2 showed it terminated, want within %s", deleted.Round(100*time.Millisecond), lifecycleBound)
+	}
+	if tainted > lifecycleBound {
+		t.Errorf("node of stopped instance tainted %s after EC2 showed it stopped, want within %s", tainted.Round(100*time.Millisecond), lifecycleBound)
+	}
 	for _, id := range []string{running, stopped} {
 		n, err := w.Admin.CoreV1().Nodes().Get(ctx, name[id], metav1.GetOptions{})
 		if err != nil {
