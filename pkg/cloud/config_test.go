@@ -94,6 +94,33 @@ NLBSecurityGroupMode = Managed
 			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol}, IPv6PrefixDelegation: DelegationAssign, IMDSEndpointMode: "IPv6", EC2DualStackEndpoint: true},
 		},
 		{
+			name: "not repeats: multi-valued key, comments, same key in two sections, subsection names differ in case",
+			file: `[Global]
+NodeIPFamilies = ipv6 ; NodeIPFamilies = ipv6
+; Region = us-west-2
+# Region = us-west-2
+Region = us-east-1
+NodeIPFamilies = ipv4
+[ServiceOverride "a"]
+Service = ec2
+Region = us-east-1
+URL = https://a.example
+SigningRegion = us-east-1
+[ServiceOverride "A"]
+Service = s3
+Region = us-east-1
+URL = https://b.example
+SigningRegion = us-east-1
+`,
+			want: &Config{
+				Region: "us-east-1", NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4",
+				ServiceOverrides: []ServiceOverride{
+					{Name: "A", Service: "s3", Region: "us-east-1", URL: "https://b.example", SigningRegion: "us-east-1"},
+					{Name: "a", Service: "ec2", Region: "us-east-1", URL: "https://a.example", SigningRegion: "us-east-1"},
+				},
+			},
+		},
+		{
 			name: "SDK environment supplies defaults",
 			env:  map[string]string{EnvIMDSEndpointMode: "IPv6", EnvUseDualStack: "true"},
 			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv6", EC2DualStackEndpoint: true},
@@ -164,6 +191,118 @@ EC2DualStackEndpoint = maybe
 	}
 }
 
+// TestParseConfigRepeats checks that what gcfg would merge silently is
+// refused by name: a repeated section or subsection, and a single-valued key
+// set more than once, even to the same value.
+func TestParseConfigRepeats(t *testing.T) {
+	const once = "; a single-valued key may be set only once"
+	tests := []struct {
+		name string
+		file string
+		// exact, when set, is every line of the error; else the error
+		// mentions each of contains.
+		exact, contains []string
+	}{
+		{
+			name: "issue 13: [Global] twice, IPv6PrefixDelegation assign then off",
+			file: "[Global]\nNodeIPFamilies = ipv6\nIPv6PrefixDelegation=assign\n\n[Global]\nIPv6PrefixDelegation=off\n",
+			exact: []string{
+				"cloud config: section [Global] written twice, on lines 1 and 5: a section may appear only once",
+				`cloud config: IPv6PrefixDelegation: set twice: "assign" on line 3, "off" on line 6` + once,
+			},
+		},
+		{
+			name:  "repeated [Global] without keys, any case",
+			file:  "[Global]\n[global]\n# again\n[GLOBAL]\n",
+			exact: []string{"cloud config: section [Global] written 3 times, on lines 1, 2 and 4: a section may appear only once"},
+		},
+		{
+			name:  "key set twice to the same value",
+			file:  "[Global]\nZone = a\nZone = a\n",
+			exact: []string{`cloud config: Zone: set twice: "a" on line 2, "a" on line 3` + once},
+		},
+		{
+			name:  "key set twice in any case, quoted or not",
+			file:  "[Global]\nregion = us-east-1\nRegion = \"us-west-2\"\n",
+			exact: []string{`cloud config: Region: set twice: "us-east-1" on line 2, "us-west-2" on line 3` + once},
+		},
+		{
+			name:  "key set three times; a continuation line counts as a line",
+			file:  "[Global]\nVPC = vpc-1\\\n2\nVPC = vpc-3 ; comment\nVPC = \"vpc 4\"\n",
+			exact: []string{`cloud config: VPC: set 3 times: "vpc-12" on line 2, "vpc-3" on line 4, "vpc 4" on line 5` + once},
+		},
+		{
+			name: "repeated ServiceOverride subsection; its keys are merged across the repeats",
+			file: `[ServiceOverride "1"]
+Service = ec2
+Region = r
+URL = https://a
+SigningRegion = r
+[ServiceOverride "2"]
+Service = s3
+Region = r
+URL = https://s3
+SigningRegion = r
+[ServiceOverride "1"]
+URL = https://b
+`,
+			exact: []string{
+				`cloud config: section [ServiceOverride "1"] written twice, on lines 1 and 11: a section may appear only once`,
+				`cloud config: ServiceOverride "1": URL: set twice: "https://a" on line 4, "https://b" on line 12` + once,
+			},
+		},
+		{
+			name:  "quoted subsection name with an escape",
+			file:  "[ServiceOverride \"a\\\"b\"]\nService = ec2\nRegion = r\nURL = https://a\nSigningRegion = r\n[ServiceOverride \"a\\\"b\"]\n",
+			exact: []string{`cloud config: section [ServiceOverride "a\"b"] written twice, on lines 1 and 6: a section may appear only once`},
+		},
+		{
+			name:  "a multi-valued key may repeat, the section may not",
+			file:  "[Global]\nNodeIPFamilies = ipv6\n[Global]\nNodeIPFamilies = ipv4\n",
+			exact: []string{"cloud config: section [Global] written twice, on lines 1 and 3: a section may appear only once"},
+		},
+		{
+			name: "value errors are still reported",
+			file: "[Global]\nIPv6PrefixDelegation = sometimes\nIPv6PrefixDelegation = never\n",
+			exact: []string{
+				`cloud config: IPv6PrefixDelegation: set twice: "sometimes" on line 2, "never" on line 3` + once,
+				`cloud config: IPv6PrefixDelegation: invalid value "never" (want off, adopt or assign)`,
+			},
+		},
+		{
+			name:     "with an unknown key",
+			file:     "[Global]\nZone = a\nFrobnicate = 1\nzone = b\n",
+			contains: []string{`Zone: set twice: "a" on line 2, "b" on line 4`, `"Frobnicate"`},
+		},
+		{
+			name:     "with a blank value",
+			file:     "[Global]\nZone\nZone = a\n",
+			contains: []string{`Zone: set twice: (no value) on line 2, "a" on line 3`, "blank value"},
+		},
+		{
+			name:     "before a syntax error",
+			file:     "[Global]\nZone = a\nZone = b\n[Global\n",
+			contains: []string{`Zone: set twice`, "expected subsection name or right bracket"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := ParseConfig(strings.NewReader(tc.file), env(nil))
+			if err == nil {
+				t.Fatalf("ParseConfig accepted it: %+v", cfg)
+			}
+			if tc.exact != nil && !reflect.DeepEqual(strings.Split(err.Error(), "\n"), tc.exact) {
+				t.Errorf("error:\n%s\nwant:\n%s", err, strings.Join(tc.exact, "\n"))
+			}
+			for _, w := range tc.contains {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 func TestConfigLookups(t *testing.T) {
 	cfg, _, err := ParseConfig(strings.NewReader(`[ServiceOverride "a"]
 Service = EC2
@@ -195,16 +334,33 @@ func FuzzParseConfig(f *testing.F) {
 	for _, s := range []string{
 		"", "[Global]\nZone = a\n", "[Global]\nNodeIPFamilies=ipv6\nNodeIPFamilies=ipv4\nIPv6PrefixDelegation=assign\n",
 		"[ServiceOverride \"1\"]\nService=ec2\nRegion=r\nURL=https://x\nSigningRegion=r\n", "[Global\n", "[Global]\nx=\"\\q\"\n",
+		"[Global]\nNodeIPFamilies=ipv6\nIPv6PrefixDelegation=assign\n[Global]\nIPv6PrefixDelegation=off\n",
+		"[Global]\nZone = a\nzone = \"a\" ; again\n", "[Global]\nZone\nZone = a\\\n b\n", "[global]\n# [Global]\n",
+		"[ServiceOverride \"a\\\"b\"]\nURL=https://x\n[ServiceOverride \"a\\\"b\"]\nurl=https://y\n",
+		"[ServiceOverride \"a\"]\n[ServiceOverride \"A\"]\n[Global \"x\"]\nZone=a\nZone=b\n",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		cfg, _, err := ParseConfig(strings.NewReader(s), env(nil))
+		cfg, ignored, err := ParseConfig(strings.NewReader(s), env(nil))
 		if err != nil {
 			if cfg != nil {
 				t.Fatal("config returned with an error")
 			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "cloud config:") {
+					t.Fatalf("error line %q does not start with \"cloud config:\"", line)
+				}
+			}
 			return
+		}
+		// The file written twice repeats every section and key in it, so it
+		// is refused, unless there is nothing to repeat (comments, blanks).
+		if again, _, err := ParseConfig(strings.NewReader(s+"\n"+s), env(nil)); err == nil {
+			empty, _, _ := ParseConfig(nil, env(nil))
+			if !reflect.DeepEqual(cfg, empty) || ignored != nil || !reflect.DeepEqual(again, empty) {
+				t.Fatalf("file written twice accepted: %+v", again)
+			}
 		}
 		if len(cfg.NodeIPFamilies) == 0 {
 			t.Fatal("valid config without node IP families")
