@@ -102,6 +102,8 @@ type Client struct {
 
 	creditMu sync.Mutex
 	credits  map[string]int // ENI ID → assign calls already rate-limited by ReserveAssign
+
+	subnets subnetCache
 }
 
 // New builds a Client from the SDK's default configuration chain
@@ -162,6 +164,7 @@ func NewFromAWSConfig(awsCfg aws.Config, cfg Config) (*Client, error) {
 		describeRL: rate.NewLimiter(rate.Limit(cfg.DescribeQPS), cfg.DescribeBurst),
 		mutateRL:   rate.NewLimiter(rate.Limit(cfg.MutatingQPS), cfg.MutatingBurst),
 		credits:    map[string]int{},
+		subnets:    subnetCache{m: map[string]subnetEntry{}},
 	}
 	c.res = newResolver(c, cfg.BatchWindow, cfg.CacheTTL)
 	return c, nil

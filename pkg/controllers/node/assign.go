@@ -2,9 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -13,151 +13,132 @@ import (
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
 )
 
-// AnnotationAssignStarted records, before the first mutating EC2 call for a
-// node, when and on which ENI an assignment started: "<RFC3339>/<eni-id>".
-// It lets a restarted controller wait for EC2's eventual consistency instead
-// of assigning a second prefix. The final spec write removes it.
-const AnnotationAssignStarted = "ipv6.aws-ipv6-ccm.io/assign-started"
+// maxAssignSteps bounds the assign calls of one sync: a conflict on a value
+// moves to the next candidate at once, a few times, before the node is
+// requeued with backoff.
+const maxAssignSteps = 4
 
-// settlePoll is how often a node waiting for an earlier assignment to
-// become visible is looked at again.
-const settlePoll = 10 * time.Second
-
-// assignMemo is what this process assigned on one ENI, from the assign
-// replies. clean is false once a call's outcome is unknown (timeout, 5xx):
-// then only EC2 can tell, after the settle time.
-type assignMemo struct {
-	eni      string
-	addrs    []netip.Addr
-	prefixes []netip.Prefix
-	clean    bool
-	intentAt time.Time // when this process last recorded the intent
-}
-
-// intent is a parsed AnnotationAssignStarted.
-type intent struct {
-	at  time.Time
-	eni string
-}
-
-func parseIntent(s string) (intent, bool) {
-	ts, eni, ok := strings.Cut(s, "/")
-	if !ok || eni == "" {
-		return intent{}, false
-	}
-	at, err := time.Parse(time.RFC3339, ts)
-	if err != nil {
-		return intent{}, false
-	}
-	return intent{at: at, eni: eni}, true
-}
-
-func (i intent) String() string { return i.at.UTC().Format(time.RFC3339) + "/" + i.eni }
+// errStillChoosing requeues a node whose candidates kept conflicting.
+var errStillChoosing = errors.New("explicit IPv6 values kept conflicting; trying the next candidates after backoff")
 
 // ensureIPv6 finds, or in ModeAssign assigns, the primary ENI's IPv6 address
-// and /80 prefix and fills p.ipv6 and p.prefix. It returns the node as last
-// written.
-func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.Instance, eni *ec2.ENI, p *plan) (*v1.Node, time.Duration, error) {
+// and /80 prefix and fills p.ipv6 and p.prefix. It gathers the facts,
+// carries out what decideIPv6 says, and records the outcome in the memo.
+// It returns the node as last written.
+func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.Instance, eni *ec2.ENI, p *plan) (*v1.Node, error) {
 	logger := klog.FromContext(ctx).WithValues("node", node.Name, "instanceID", inst.ID, "eni", eni.ID)
-	addr, hasAddr := eni.PrimaryIPv6()
-	prefixes := pod80s(eni)
-	m := c.memoOf(node.Name, eni.ID)
-	if !hasAddr && len(m.addrs) > 0 {
-		addr, hasAddr = m.addrs[0], true
+	f := assignFacts{
+		Mode: c.opts.Mode, ENI: eni.ID, SubnetID: eni.SubnetID,
+		ShownPrefixes: pod80s(eni), PodCIDR: node.Spec.PodCIDR, Settle: c.opts.AssignSettle,
 	}
-	if len(prefixes) == 0 && len(m.prefixes) > 0 {
-		prefixes = slices.Clone(m.prefixes)
-	}
-
-	if node.Spec.PodCIDR != "" {
-		set, err := netip.ParsePrefix(node.Spec.PodCIDR)
-		if err != nil || !slices.Contains(prefixes, set) {
-			return node, 0, c.fail(node, ReasonPodCIDRMismatch, nil,
-				"podCIDR %s is not a /80 of primary ENI %s (it holds %v); leaving the node alone", node.Spec.PodCIDR, eni.ID, prefixes)
-		}
-		prefixes = []netip.Prefix{set}
-	}
-	if len(prefixes) > 1 {
-		c.recorder.Eventf(node, v1.EventTypeWarning, ReasonMultiplePrefixes,
-			"primary ENI %s holds %d /80 prefixes %v; using the lowest, %s", eni.ID, len(prefixes), prefixes, prefixes[0])
-		syncErrors.WithLabelValues(ReasonMultiplePrefixes).Inc()
-	}
-	if hasAddr && len(prefixes) > 0 {
-		p.ipv6, p.prefix = addr, prefixes[0]
-		return node, 0, nil
-	}
-
-	missing := describeMissing(!hasAddr, len(prefixes) == 0)
-	if c.opts.Mode != ModeAssign {
-		c.cloud.Forget(inst.ID) // the retry must see what EC2 holds then
-		return node, 0, c.fail(node, ReasonIPv6NotAssigned, nil,
-			"primary ENI %s has no %s; mode %q never assigns", eni.ID, missing, c.opts.Mode)
-	}
-
-	now := c.now()
-	in, hasIntent := parseIntent(node.Annotations[AnnotationAssignStarted])
-	if hasIntent && in.eni == eni.ID && !m.clean {
-		if wait := in.at.Add(c.opts.AssignSettle).Sub(now); wait > 0 {
-			c.recorder.Eventf(node, v1.EventTypeNormal, ReasonAssignPending,
-				"assignment on %s started at %s is not visible yet; waiting up to %s before assigning again",
-				eni.ID, in.at.Format(time.RFC3339), wait.Round(time.Second))
+	f.ShownAddr, _ = eni.PrimaryIPv6()
+	for step := 0; ; step++ {
+		f.Memo = c.memoOf(node.Name, eni.ID)
+		f.Intent, f.HasIntent = parseIntent(node.Annotations[AnnotationAssignStarted])
+		f.Now = c.now()
+		d := decideIPv6(f)
+		logger.V(4).Info("IPv6 decision", "verdict", d.Verdict.String(), "address", d.Addr, "prefix", d.Prefix, "reason", d.Reason)
+		switch d.Verdict {
+		case verdictAdopt:
+			if len(d.Extra) > 0 {
+				c.recorder.Eventf(node, v1.EventTypeWarning, ReasonMultiplePrefixes,
+					"primary ENI %s holds %d /80 prefixes; using the lowest, %s (others: %v)", eni.ID, len(d.Extra)+1, d.Prefix, d.Extra)
+				syncErrors.WithLabelValues(ReasonMultiplePrefixes).Inc()
+			}
+			p.ipv6, p.prefix = d.Addr, d.Prefix
+			return node, nil
+		case verdictFail:
+			c.cloud.Forget(inst.ID) // the retry must see what EC2 holds then
+			return node, c.fail(node, d.Reason, nil, "%s", d.Message)
+		case verdictWait:
+			c.recorder.Event(node, v1.EventTypeNormal, d.Reason, d.Message)
 			c.cloud.Forget(inst.ID)
-			// Look again soon: the assignment usually shows within seconds.
-			return node, min(wait, settlePoll), nil
+			return node, &waitError{after: d.After}
+		case verdictNeedSubnet:
+			cidr, err := c.cloud.SubnetIPv6CIDR(ctx, eni.SubnetID)
+			if err != nil {
+				return node, c.fail(node, ReasonDescribeFailed, err, "describe subnet %s of %s: %s", eni.SubnetID, eni.ID, errText(err))
+			}
+			f.Subnet, f.SubnetKnown = cidr, true
+			continue
+		}
+		// verdictAssign.
+		if step >= maxAssignSteps {
+			return node, errStillChoosing
+		}
+		var err error
+		if node, err = c.assign(ctx, logger, node, inst, eni, f, d); err != nil {
+			return node, err
 		}
 	}
-	// Take the client-side rate-limit tokens for the calls before recording
-	// the intent, so the intent's time is when the calls go out: a node
-	// queued behind the limiter when the process dies has no intent to wait
-	// out, and the settle window is never shortened by time spent queued.
+}
+
+// waitError asks the worker to look at the node again after a while,
+// without backoff.
+type waitError struct{ after time.Duration }
+
+func (e *waitError) Error() string { return "waiting for EC2 to show an earlier assignment" }
+
+// assign carries out one verdictAssign: it takes the rate-limit tokens,
+// records the values in the intent annotation (when it does not hold them
+// already), asks EC2 for them, gives back the tokens of calls not made, and
+// records the outcome in the memo. A value EC2 refuses as in use is not an
+// error here: the memo holds it and the next decision chooses or waits.
+func (c *Controller) assign(ctx context.Context, logger klog.Logger, node *v1.Node, inst *ec2.Instance, eni *ec2.ENI, f assignFacts, d decision) (*v1.Node, error) {
 	calls := 0
-	if !hasAddr {
+	if d.Addr.IsValid() {
 		calls++
 	}
-	if len(prefixes) == 0 {
+	if d.Prefix.IsValid() {
 		calls++
 	}
+	// Take the tokens before recording the intent, so the intent's time is
+	// when the calls go out.
 	if err := c.cloud.ReserveAssign(ctx, eni.ID, calls); err != nil {
-		return node, 0, err
+		return node, err
 	}
-	if !m.clean || now.Sub(m.intentAt) > c.opts.AssignSettle/2 {
-		written, err := c.patchIntent(ctx, node, intent{at: now, eni: eni.ID})
+	defer c.cloud.ReleaseAssign(eni.ID) // tokens of calls not made go back
+	want := intent{at: c.now(), eni: eni.ID, addr: d.Addr, prefix: d.Prefix, explicit: true}
+	if f.HasIntent && f.Intent.eni == eni.ID && f.Intent.explicit {
+		// Keep a value asked for earlier and not shown yet.
+		if !want.addr.IsValid() {
+			want.addr = f.Intent.addr
+		}
+		if !want.prefix.IsValid() {
+			want.prefix = f.Intent.prefix
+		}
+	}
+	if !f.HasIntent || f.Intent.eni != want.eni || !f.Intent.explicit || f.Intent.addr != want.addr || f.Intent.prefix != want.prefix {
+		written, err := c.patchIntent(ctx, node, want)
 		if err != nil {
-			return node, 0, c.fail(node, ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
+			return node, c.fail(node, ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
 		}
 		node = written
-		c.setMemoClean(node.Name, eni.ID, now)
 	}
-
 	defer c.cloud.Forget(inst.ID)
-	if !hasAddr {
-		logger.Info("Assigning IPv6 address")
-		res, err := c.cloud.AssignIPv6Addresses(ctx, eni.ID, 1)
-		c.remember(node.Name, eni.ID, res, err)
-		assignments.WithLabelValues("address", outcome(err)).Inc()
-		if err != nil {
-			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 address to %s: %s", eni.ID, errText(err))
-		}
-		addr = res.Addresses[0]
-		logger.Info("Assigned IPv6 address", "address", addr.String())
+	logger.Info("Assigning IPv6", "address", d.Addr, "prefix", d.Prefix)
+	res, err := c.cloud.AssignIPv6Explicit(ctx, eni.ID, d.Addr, d.Prefix)
+	c.remember(node.Name, eni.ID, d, res, err)
+	var inUse *ec2.InUseError
+	switch {
+	case errors.As(err, &inUse):
+		logger.Info("IPv6 value in use", "value", inUse.Value, "holder", inUse.Holder, "confirmed", errors.Is(err, ec2.ErrInUse))
+		return node, nil
+	case err != nil:
+		return node, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 %s to %s: %s", valuesText(d), eni.ID, errText(err))
 	}
-	if len(prefixes) == 0 {
-		logger.Info("Assigning IPv6 prefix")
-		res, err := c.cloud.AssignIPv6Prefixes(ctx, eni.ID, 1)
-		c.remember(node.Name, eni.ID, res, err)
-		assignments.WithLabelValues("prefix", outcome(err)).Inc()
-		if err != nil {
-			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 prefix to %s: %s", eni.ID, errText(err))
-		}
-		i := slices.IndexFunc(res.Prefixes, func(q netip.Prefix) bool { return q.Bits() == 80 })
-		if i < 0 {
-			return node, 0, c.fail(node, ReasonIPv6AssignmentFailed, nil, "assign IPv6 prefix to %s: reply holds no /80: %v", eni.ID, res.Prefixes)
-		}
-		prefixes = []netip.Prefix{res.Prefixes[i]}
-		logger.Info("Assigned IPv6 prefix", "prefix", prefixes[0].String())
+	logger.Info("Assigned IPv6", "address", d.Addr, "prefix", d.Prefix)
+	return node, nil
+}
+
+func valuesText(d decision) string {
+	switch {
+	case d.Addr.IsValid() && d.Prefix.IsValid():
+		return d.Addr.String() + " and " + d.Prefix.String()
+	case d.Addr.IsValid():
+		return d.Addr.String()
 	}
-	p.ipv6, p.prefix = addr, prefixes[0]
-	return node, 0, nil
+	return d.Prefix.String()
 }
 
 // pod80s lists the ENI's /80 prefixes, lowest first.
@@ -172,20 +153,10 @@ func pod80s(eni *ec2.ENI) []netip.Prefix {
 	return slices.Compact(out)
 }
 
-func describeMissing(addr, prefix bool) string {
-	switch {
-	case addr && prefix:
-		return "IPv6 address and no /80 prefix"
-	case addr:
-		return "IPv6 address"
-	default:
-		return "/80 prefix"
-	}
-}
-
 // ambiguous reports whether a failed call may still have taken effect.
 // Client errors and throttling are definitive; timeouts, transport errors and
-// server errors are not.
+// server errors are not. With explicit values an ambiguous failure is
+// harmless: the retry asks for the same values.
 func ambiguous(err error) bool {
 	if ec2.IsThrottle(err) {
 		return false
@@ -198,9 +169,12 @@ func ambiguous(err error) bool {
 }
 
 func outcome(err error) string {
+	var inUse *ec2.InUseError
 	switch {
 	case err == nil:
 		return "success"
+	case errors.As(err, &inUse):
+		return "in_use"
 	case ec2.IsThrottle(err):
 		return "throttled"
 	case ambiguous(err):
@@ -217,47 +191,61 @@ func (c *Controller) memoOf(node, eni string) assignMemo {
 	defer c.memoMu.Unlock()
 	m, ok := c.memo[node]
 	if !ok || m.eni != eni {
-		return assignMemo{}
+		return assignMemo{eni: eni}
 	}
-	return assignMemo{eni: eni, addrs: slices.Clone(m.addrs), prefixes: slices.Clone(m.prefixes), clean: m.clean, intentAt: m.intentAt}
+	return m.clone()
 }
 
-// memoLocked returns the node's memo for eni, replacing one of another ENI.
-func (c *Controller) memoLocked(node, eni string) *assignMemo {
+// remember records an assign call's outcome: the values EC2 accepted, or
+// the value it refused as in use (held by another ENI, or holder unseen).
+func (c *Controller) remember(node, eni string, d decision, res ec2.Assigned, err error) {
+	if d.Addr.IsValid() {
+		assignments.WithLabelValues("address", outcome(errFor(err, res.Addresses, d.Addr))).Inc()
+	}
+	if d.Prefix.IsValid() {
+		assignments.WithLabelValues("prefix", outcome(errFor(err, res.Prefixes, d.Prefix))).Inc()
+	}
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
 	m, ok := c.memo[node]
 	if !ok || m.eni != eni {
 		m = &assignMemo{eni: eni}
 		c.memo[node] = m
 		c.recordSizesLocked()
 	}
-	return m
-}
-
-func (c *Controller) setMemoClean(node, eni string, intentAt time.Time) {
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	m := c.memoLocked(node, eni)
-	m.clean, m.intentAt = true, intentAt
-}
-
-// remember keeps what an assign reply said, so that retries in this process
-// use it even while describes do not show it yet.
-func (c *Controller) remember(node, eni string, res ec2.Assigned, err error) {
-	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	m := c.memoLocked(node, eni)
-	if err != nil {
-		if ambiguous(err) {
-			m.clean = false
-		}
+	if len(res.Addresses) > 0 {
+		m.addr = res.Addresses[0]
+	}
+	if i := slices.IndexFunc(res.Prefixes, func(q netip.Prefix) bool { return q.Bits() == 80 }); i >= 0 {
+		m.prefix = res.Prefixes[i].Masked()
+	}
+	var inUse *ec2.InUseError
+	if !errors.As(err, &inUse) {
 		return
 	}
-	m.addrs = append(m.addrs, res.Addresses...)
-	for _, q := range res.Prefixes {
-		if q.Bits() == 80 {
-			m.prefixes = append(m.prefixes, q.Masked())
+	if errors.Is(err, ec2.ErrInUse) {
+		if m.taken == nil {
+			m.taken = map[string]bool{}
 		}
+		m.taken[inUse.Value] = true
+		delete(m.unconfirmed, inUse.Value)
+		return
 	}
+	if m.unconfirmed == nil {
+		m.unconfirmed = map[string]time.Time{}
+	}
+	if _, seen := m.unconfirmed[inUse.Value]; !seen {
+		m.unconfirmed[inUse.Value] = c.now()
+	}
+}
+
+// errFor is err when it concerns the value of one kind (it was not among
+// what EC2 accepted), else nil.
+func errFor[T comparable](err error, accepted []T, v T) error {
+	if slices.Contains(accepted, v) {
+		return nil
+	}
+	return err
 }
 
 func (c *Controller) forgetMemo(node string) {

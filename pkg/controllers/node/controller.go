@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -79,9 +80,10 @@ type EC2 interface {
 	InstanceByID(ctx context.Context, id string) (*ec2.Instance, error)
 	InstanceByPrivateDNSName(ctx context.Context, name string) (*ec2.Instance, error)
 	Instances(ctx context.Context, ids []string) (map[string]*ec2.Instance, error)
-	AssignIPv6Addresses(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
-	AssignIPv6Prefixes(ctx context.Context, eniID string, count int) (ec2.Assigned, error)
+	SubnetIPv6CIDR(ctx context.Context, subnetID string) (netip.Prefix, error)
+	AssignIPv6Explicit(ctx context.Context, eniID string, addr netip.Addr, prefix netip.Prefix) (ec2.Assigned, error)
 	ReserveAssign(ctx context.Context, eniID string, calls int) error
+	ReleaseAssign(eniID string)
 	Expect(key, id, privateDNSName string)
 	Unexpect(key string)
 	Forget(id string)

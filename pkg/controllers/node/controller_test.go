@@ -192,27 +192,34 @@ func TestTwoPrefixesPickLowestAndReport(t *testing.T) {
 	}
 }
 
+// TestSubnetWithoutIPv6KeepsTaint: a node whose subnet has no IPv6 CIDR
+// gets a Warning naming the subnet, keeps its taint, is retried with
+// backoff, and costs no mutating EC2 call: explicit values need the
+// subnet's /64, so the controller knows before asking.
 func TestSubnetWithoutIPv6KeepsTaint(t *testing.T) {
 	sim := startSim(t, world)
+	before := metricSum(t, "cloudprovider_aws_node_sync_errors_total", map[string]string{"reason": ReasonIPv6AssignmentFailed})
 	kube := fake.NewClientset(kubeletNode("n5", pid("i-0a000000000000005"), nil))
 	runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign})
 
 	ev := waitEvent(t, kube, "n5", ReasonIPv6AssignmentFailed)
-	if ev.Type != v1.EventTypeWarning {
-		t.Errorf("event type %s", ev.Type)
+	subnet := simInstance(t, sim, "i-0a000000000000005").Subnet
+	if ev.Type != v1.EventTypeWarning || !strings.Contains(ev.Message, subnet) || !strings.Contains(ev.Message, "no IPv6 CIDR") {
+		t.Errorf("event %s %q, want a Warning naming subnet %s", ev.Type, ev.Message, subnet)
 	}
-	code := lastErrorCode(sim, "AssignIpv6Addresses")
-	if code == "" || !strings.Contains(ev.Message, code) {
-		t.Errorf("event message %q does not carry the AWS code %q", ev.Message, code)
-	}
-	// Retried with backoff: wait for a second attempt, then check nothing was written.
-	waitFor(t, "a retry", func() bool { return sim.Calls("AssignIpv6Addresses") >= 2 })
+	// Retried with backoff: wait for a second failure, then check nothing was written.
+	waitFor(t, "a retry", func() bool {
+		return metricSum(t, "cloudprovider_aws_node_sync_errors_total", map[string]string{"reason": ReasonIPv6AssignmentFailed}) >= before+2
+	})
 	n := getNode(t, kube, "n5")
 	if !hasCloudTaint(n) || n.Spec.PodCIDR != "" || len(n.Spec.PodCIDRs) != 0 {
 		t.Errorf("node written: taint %v podCIDR %q", n.Spec.Taints, n.Spec.PodCIDR)
 	}
-	if p := nodePatches(kube, "n5"); p["status"] != 0 {
-		t.Errorf("status written %d times", p["status"])
+	if p := nodePatches(kube, "n5"); len(p) != 0 {
+		t.Errorf("node written: %v", p)
+	}
+	if m := sim.MutatingCalls(); m != 0 {
+		t.Errorf("mutating EC2 calls = %d, want 0", m)
 	}
 	if got := eniState(t, sim, "eni-0a000000000000005"); len(got.addrs)+len(got.prefixes) != 0 {
 		t.Errorf("ENI got IPv6: %+v", got)

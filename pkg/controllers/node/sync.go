@@ -100,10 +100,12 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 			return 0, c.fail(node, ReasonNoPrimaryENI, nil, "instance %s has no ENI at network card 0, device index 0", inst.ID)
 		}
 		p.eniID = eni.ID
-		var after time.Duration
-		node, after, err = c.ensureIPv6(ctx, node, inst, eni, &p)
-		if err != nil || after > 0 {
-			return after, err
+		node, err = c.ensureIPv6(ctx, node, inst, eni, &p)
+		if w := (*waitError)(nil); errors.As(err, &w) {
+			return w.after, nil
+		}
+		if err != nil {
+			return 0, err
 		}
 		view = withAddress(inst, eni.ID, p.ipv6)
 	}
