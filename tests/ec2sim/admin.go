@@ -17,6 +17,7 @@ type adminFault struct {
 	Status         int     `json:"status,omitempty"`
 	Latency        string  `json:"latency,omitempty"`
 	ConsistencyLag string  `json:"consistencyLag,omitempty"`
+	LostReplyRate  float64 `json:"lostReplyRate,omitempty"`
 }
 
 // serveAdmin handles the JSON control endpoint under /_ec2sim/.
@@ -106,7 +107,7 @@ func (s *Sim) adminState(id, state, after string) error {
 }
 
 func (f adminFault) fault() (Fault, error) {
-	ft := Fault{ErrorRate: f.ErrorRate, Code: f.Code, Status: f.Status}
+	ft := Fault{ErrorRate: f.ErrorRate, Code: f.Code, Status: f.Status, LostReplyRate: f.LostReplyRate}
 	var err error
 	if f.Latency != "" {
 		if ft.Latency, err = time.ParseDuration(f.Latency); err != nil {
@@ -120,6 +121,9 @@ func (f adminFault) fault() (Fault, error) {
 	}
 	if ft.ErrorRate < 0 || ft.ErrorRate > 1 {
 		return ft, fmt.Errorf("errorRate %v is outside [0,1]", ft.ErrorRate)
+	}
+	if ft.LostReplyRate < 0 || ft.LostReplyRate > 1 {
+		return ft, fmt.Errorf("lostReplyRate %v is outside [0,1]", ft.LostReplyRate)
 	}
 	return ft, nil
 }

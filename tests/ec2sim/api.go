@@ -98,6 +98,10 @@ type Fault struct {
 	// ConsistencyLag makes describes show state as it was this long ago:
 	// new instances and address changes appear only after the lag.
 	ConsistencyLag time.Duration `json:"consistencyLag,omitempty"`
+	// LostReplyRate in [0,1] is the share of calls that take effect and then
+	// answer 500 InternalError, as when EC2 carried a call out but its reply
+	// was lost: the caller cannot tell from the error whether it did.
+	LostReplyRate float64 `json:"lostReplyRate,omitempty"`
 }
 
 // SetFault sets the fault of action; "" or "*" applies to every action

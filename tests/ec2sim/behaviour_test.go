@@ -255,3 +255,29 @@ func TestShippedPolicy(t *testing.T) {
 		t.Error("shipped policy does not allow DescribeInstances and AssignIpv6Addresses")
 	}
 }
+
+// TestLostReply: a lost reply takes effect and answers 500 InternalError, so
+// a caller cannot tell it from a call that did nothing.
+func TestLostReply(t *testing.T) {
+	sim, c := newTestSim(t, Options{})
+	sim.SetFault("AssignIpv6Addresses", Fault{LostReplyRate: 1})
+	eni := primaryENIOf(t, sim, idBare)
+	_, err := c.AssignIpv6Addresses(t.Context(), &ec2.AssignIpv6AddressesInput{
+		NetworkInterfaceId: aws.String(eni), Ipv6PrefixCount: aws.Int32(1)},
+		func(o *ec2.Options) { o.RetryMaxAttempts = 1 })
+	wantCode(t, err, "InternalError")
+	var prefixes []string
+	for _, in := range sim.State().Instances {
+		for _, e := range in.ENIs {
+			if e.ID == eni {
+				prefixes = e.IPv6Prefixes
+			}
+		}
+	}
+	if len(prefixes) != 1 {
+		t.Errorf("ENI prefixes %v after a lost reply, want the one the call assigned", prefixes)
+	}
+	if got := sim.Counts()["AssignIpv6Addresses"]["InternalError"]; got != 1 {
+		t.Errorf("counted %d InternalError, want 1", got)
+	}
+}

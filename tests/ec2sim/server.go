@@ -363,6 +363,9 @@ func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		aerr = act.handle(s.w, p, rc)
 		s.mu.Unlock()
+		if f := s.fault(name); aerr == nil && f.LostReplyRate > 0 && s.roll() < f.LostReplyRate {
+			aerr = errf(http.StatusInternalServerError, "InternalError", "%s", faultMessage("InternalError"))
+		}
 	}
 	outcome := "success"
 	if aerr != nil {
