@@ -314,6 +314,10 @@ func checkDaemonSet(t *testing.T, set string, ds *appsv1.DaemonSet, objs []objec
 		"--use-service-account-credentials": "true",
 		"--configure-cloud-routes":          "false",
 		"--leader-elect":                    "true",
+		// Sized under APF's workload-high level (docs/reference/flags.md);
+		// the same in every shipped set, and what make bench measures.
+		"--kube-api-qps":   "100",
+		"--kube-api-burst": "200",
 	} {
 		if args[flag] != want {
 			errorf("%s = %q, want %q", flag, args[flag], want)
