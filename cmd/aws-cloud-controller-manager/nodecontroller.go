@@ -42,7 +42,7 @@ func startNodeController(initCtx app.ControllerInitContext, cc *config.Completed
 			nodes,
 			aws.EC2(),
 			node.Options{
-				Mode:          node.Mode(cfg.IPv6PrefixDelegation),
+				Mode:          cfg.IPv6PrefixDelegation,
 				Families:      cfg.NodeIPFamilies,
 				Workers:       int(cc.ComponentConfig.NodeController.ConcurrentNodeSyncs),
 				RefreshPeriod: cc.ComponentConfig.NodeStatusUpdateFrequency.Duration,

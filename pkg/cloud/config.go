@@ -19,19 +19,21 @@ import (
 	v1 "k8s.io/api/core/v1"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/nodemeta"
 )
 
-// PrefixDelegation says what the node controller does about IPv6 /80 prefixes.
-type PrefixDelegation string
+// PrefixDelegation says what the node controller does about IPv6 /80
+// prefixes: the node controller's mode, one type shared by both.
+type PrefixDelegation = nodemeta.Mode
 
 // Prefix delegation modes, as written in the cloud config.
 const (
 	// DelegationOff leaves pod CIDRs alone (upstream behaviour).
-	DelegationOff PrefixDelegation = "off"
+	DelegationOff = nodemeta.ModeOff
 	// DelegationAdopt uses a /80 already on the primary ENI, never assigns one.
-	DelegationAdopt PrefixDelegation = "adopt"
+	DelegationAdopt = nodemeta.ModeAdopt
 	// DelegationAssign assigns the IPv6 address and /80 when missing.
-	DelegationAssign PrefixDelegation = "assign"
+	DelegationAssign = nodemeta.ModeAssign
 )
 
 // Environment variables the config falls back to, as the AWS SDK names them.
@@ -192,13 +194,10 @@ func ParseConfig(r io.Reader, getenv func(string) string) (*Config, []string, er
 		cfg.NodeIPFamilies = []v1.IPFamily{v1.IPv4Protocol}
 	}
 
-	switch v := PrefixDelegation(strings.ToLower(strings.TrimSpace(g.IPv6PrefixDelegation))); v {
-	case "":
-		cfg.IPv6PrefixDelegation = DelegationOff
-	case DelegationOff, DelegationAdopt, DelegationAssign:
-		cfg.IPv6PrefixDelegation = v
-	default:
-		bad("IPv6PrefixDelegation", "invalid value %q (want off, adopt or assign)", g.IPv6PrefixDelegation)
+	if m, err := nodemeta.ParseMode(g.IPv6PrefixDelegation); err != nil {
+		bad("IPv6PrefixDelegation", "%v", err)
+	} else {
+		cfg.IPv6PrefixDelegation = m
 	}
 	if cfg.IPv6PrefixDelegation != "" && cfg.IPv6PrefixDelegation != DelegationOff && !slices.Contains(cfg.NodeIPFamilies, v1.IPv6Protocol) {
 		bad("IPv6PrefixDelegation", "%q needs ipv6 in NodeIPFamilies", cfg.IPv6PrefixDelegation)

@@ -18,7 +18,7 @@ import (
 )
 
 // LabelZoneID is the node label holding the zone ID, as upstream sets it.
-const LabelZoneID = "topology.k8s.aws/zone-id"
+const LabelZoneID = nodemeta.LabelZoneID
 
 // instanceFor resolves a Node's instance by the shared rule of
 // nodemeta.LookupOf: providerID, else an instance ID in the node name
@@ -124,7 +124,7 @@ func (c *Cloud) InstanceMetadata(ctx context.Context, node *v1.Node) (*cloudprov
 func (c *Cloud) metadataOf(node *v1.Node, inst *ec2.Instance) *cloudprovider.InstanceMetadata {
 	pid := node.Spec.ProviderID
 	if pid == "" {
-		pid = providerid.Format(inst.Zone, inst.ID)
+		pid = nodemeta.ProviderID(inst)
 	}
 	md := &cloudprovider.InstanceMetadata{
 		ProviderID:    pid,
@@ -133,8 +133,10 @@ func (c *Cloud) metadataOf(node *v1.Node, inst *ec2.Instance) *cloudprovider.Ins
 		Zone:          inst.Zone,
 		Region:        c.region,
 	}
-	if _, ok := node.Labels[LabelZoneID]; !ok && inst.ZoneID != "" {
-		md.AdditionalLabels = map[string]string{LabelZoneID: inst.ZoneID}
+	// The framework sets the zone, region and instance-type labels from the
+	// fields above; the rest of the shared label rule goes here.
+	if z, ok := nodemeta.Labels(node, inst, c.region)[LabelZoneID]; ok {
+		md.AdditionalLabels = map[string]string{LabelZoneID: z}
 	}
 	return md
 }

@@ -1,10 +1,14 @@
 package nodemeta
 
 import (
+	"maps"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
 )
 
 func TestLookupOf(t *testing.T) {
@@ -39,5 +43,52 @@ func TestLookupOf(t *testing.T) {
 				t.Errorf("LookupOf = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]Mode{"": ModeOff, "off": ModeOff, "Adopt": ModeAdopt, " ASSIGN ": ModeAssign} {
+		if got, err := ParseMode(in); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"on", "true", "assigned"} {
+		if _, err := ParseMode(bad); err == nil || !strings.Contains(err.Error(), "off, adopt or assign") {
+			t.Errorf("ParseMode(%q) error %v", bad, err)
+		}
+	}
+	if ModeOff.IPv6() || !ModeAdopt.IPv6() || !ModeAssign.IPv6() {
+		t.Error("IPv6() wrong")
+	}
+}
+
+// TestLabels: the label rule shared by the provider and the node
+// controller; expected values written out by hand from upstream's labels.
+func TestLabels(t *testing.T) {
+	inst := &ec2.Instance{ID: "i-0123456789abcdef0", Type: "m5.large", Zone: "eu-west-1a", ZoneID: "euw1-az1"}
+	got := Labels(&v1.Node{}, inst, "eu-west-1")
+	want := map[string]string{
+		"node.kubernetes.io/instance-type":         "m5.large",
+		"beta.kubernetes.io/instance-type":         "m5.large",
+		"topology.kubernetes.io/zone":              "eu-west-1a",
+		"failure-domain.beta.kubernetes.io/zone":   "eu-west-1a",
+		"topology.kubernetes.io/region":            "eu-west-1",
+		"failure-domain.beta.kubernetes.io/region": "eu-west-1",
+		"topology.k8s.aws/zone-id":                 "euw1-az1",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("Labels =\n%v\nwant\n%v", got, want)
+	}
+	// A zone ID already on the node is never overwritten; no region, no region labels.
+	n := &v1.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"topology.k8s.aws/zone-id": "other"}}}
+	got = Labels(n, inst, "")
+	if _, ok := got["topology.k8s.aws/zone-id"]; ok {
+		t.Error("zone ID overwritten")
+	}
+	if _, ok := got["topology.kubernetes.io/region"]; ok {
+		t.Error("region label without a region")
+	}
+	if ProviderID(inst) != "aws:///eu-west-1a/i-0123456789abcdef0" {
+		t.Errorf("ProviderID = %q", ProviderID(inst))
 	}
 }

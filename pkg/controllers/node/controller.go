@@ -28,24 +28,22 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/nodemeta"
 )
 
 // ControllerName is the name the controller is registered under, the same as
 // the framework's node controller it replaces.
 const ControllerName = "cloud-node"
 
-// Mode says what the controller does about IPv6.
-type Mode string
+// Mode says what the controller does about IPv6; the one mode type, shared
+// with the cloud config.
+type Mode = nodemeta.Mode
 
 // Modes.
 const (
-	// ModeOff is IPv4-only, like upstream: no assignment, no podCIDR.
-	ModeOff Mode = "off"
-	// ModeAdopt uses an IPv6 address and /80 prefix that already exist and
-	// never assigns; the taint stays until they appear.
-	ModeAdopt Mode = "adopt"
-	// ModeAssign assigns the address and prefix when missing.
-	ModeAssign Mode = "assign"
+	ModeOff    = nodemeta.ModeOff
+	ModeAdopt  = nodemeta.ModeAdopt
+	ModeAssign = nodemeta.ModeAssign
 )
 
 // Defaults for Options.
@@ -232,7 +230,7 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-func (c *Controller) ipv6() bool { return c.opts.Mode == ModeAdopt || c.opts.Mode == ModeAssign }
+func (c *Controller) ipv6() bool { return c.opts.Mode.IPv6() }
 
 // needsSync says whether an informer event calls for a sync: uninitialized
 // nodes, IPv6-mode nodes without podCIDR, and nodes whose labels need

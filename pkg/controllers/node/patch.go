@@ -12,11 +12,11 @@ import (
 	cloudproviderapi "k8s.io/cloud-provider/api"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
-	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/nodemeta"
 )
 
 // LabelZoneID is the zone-ID label upstream's AWS provider sets.
-const LabelZoneID = "topology.k8s.aws/zone-id"
+const LabelZoneID = nodemeta.LabelZoneID
 
 // patchStatus replaces the node's addresses with a JSON merge patch: lists
 // are replaced whole, so two InternalIPs of different families survive
@@ -57,7 +57,7 @@ func (c *Controller) patchIntent(ctx context.Context, node *v1.Node, in intent) 
 func (c *Controller) patchSpec(ctx context.Context, node *v1.Node, p *plan) (*v1.Node, error) {
 	spec := map[string]any{}
 	if node.Spec.ProviderID == "" {
-		spec["providerID"] = providerid.Format(p.inst.Zone, p.inst.ID)
+		spec["providerID"] = nodemeta.ProviderID(p.inst)
 	}
 	if p.prefix.IsValid() && node.Spec.PodCIDR == "" {
 		spec["podCIDR"] = p.prefix.String()
@@ -111,30 +111,9 @@ func (c *Controller) patchLabels(ctx context.Context, node *v1.Node, labels map[
 	return nil
 }
 
-// wantLabels are the labels upstream's node controller and AWS provider set.
-func (c *Controller) wantLabels(node *v1.Node, inst *ec2.Instance) map[string]string {
-	want := map[string]string{}
-	if inst.Type != "" {
-		want[v1.LabelInstanceTypeStable] = inst.Type
-		want[v1.LabelInstanceType] = inst.Type
-	}
-	if inst.Zone != "" {
-		want[v1.LabelTopologyZone] = inst.Zone
-		want[v1.LabelFailureDomainBetaZone] = inst.Zone
-	}
-	if c.opts.Region != "" {
-		want[v1.LabelTopologyRegion] = c.opts.Region
-		want[v1.LabelFailureDomainBetaRegion] = c.opts.Region
-	}
-	if _, ok := node.Labels[LabelZoneID]; !ok && inst.ZoneID != "" {
-		want[LabelZoneID] = inst.ZoneID
-	}
-	return want
-}
-
 // labelChanges returns the wanted labels whose value differs on the node.
 func (c *Controller) labelChanges(node *v1.Node, inst *ec2.Instance) map[string]string {
-	want := c.wantLabels(node, inst)
+	want := nodemeta.Labels(node, inst, c.opts.Region)
 	maps.DeleteFunc(want, func(k, v string) bool {
 		cur, ok := node.Labels[k]
 		return ok && cur == v
