@@ -43,7 +43,7 @@ func (w *World) startAPIServer(ctx context.Context) error {
 		serviceCIDR = "fd00:10:96::/108"
 	}
 	w.logf("starting kube-apiserver on %s", w.APIServerURL)
-	p, err := w.start("kube-apiserver", "kube-apiserver", []string{
+	args := []string{
 		"--etcd-servers=" + w.etcdURL,
 		"--bind-address=" + w.host(), "--advertise-address=" + w.host(), "--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + dir,
@@ -52,9 +52,16 @@ func (w *World) startAPIServer(ctx context.Context) error {
 		"--service-account-key-file=" + pub, "--service-account-signing-key-file=" + priv,
 		"--service-cluster-ip-range=" + serviceCIDR,
 		"--endpoint-reconciler-type=none",
-		"--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
-		"--enable-priority-and-fairness=false",
-	}, nil)
+	}
+	if w.opts.DisablePriorityAndFairness {
+		args = append(args, "--enable-priority-and-fairness=false",
+			"--max-requests-inflight=1000", "--max-mutating-requests-inflight=500")
+	} else {
+		// APF as in a real cluster: the default FlowSchemas and priority
+		// levels, sharing the default 400 + 200 seats.
+		args = append(args, "--enable-priority-and-fairness=true")
+	}
+	p, err := w.start("kube-apiserver", "kube-apiserver", args, nil)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,14 @@ type Options struct {
 	// IMDSAddr is an extra ec2sim listener serving IMDS only, e.g.
 	// "[fd00:ec2::254]:80" where AWS serves IMDS over IPv6.
 	IMDSAddr string
+	// DisablePriorityAndFairness runs kube-apiserver with
+	// --enable-priority-and-fairness=false and raised max-inflight limits
+	// (1000 / 500). By default API Priority and Fairness is on with the
+	// default max-inflight limits (400 / 200), as in a real cluster: the
+	// CCM's ServiceAccounts land in the kube-system-service-accounts
+	// FlowSchema (priority level workload-high); the admin client
+	// (system:masters) is exempt.
+	DisablePriorityAndFairness bool
 }
 
 // World is a running test world. Stop it with Close.
