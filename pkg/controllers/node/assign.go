@@ -49,7 +49,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 			return node, nil
 		case verdictFail:
 			c.cloud.Forget(inst.ID) // the retry must see what EC2 holds then
-			return node, c.fail(node, d.Reason, nil, "%s", d.Message)
+			return node, failure(d.Reason, nil, "%s", d.Message)
 		case verdictWait:
 			c.recorder.Event(node, v1.EventTypeNormal, d.Reason, d.Message)
 			c.cloud.Forget(inst.ID)
@@ -57,7 +57,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 		case verdictNeedSubnet:
 			cidr, err := c.cloud.SubnetIPv6CIDR(ctx, eni.SubnetID)
 			if err != nil {
-				return node, c.fail(node, ReasonDescribeFailed, err, "describe subnet %s of %s: %s", eni.SubnetID, eni.ID, errText(err))
+				return node, failure(ReasonDescribeFailed, err, "describe subnet %s of %s: %s", eni.SubnetID, eni.ID, errText(err))
 			}
 			f.Subnet, f.SubnetKnown = cidr, true
 			continue
@@ -111,7 +111,7 @@ func (c *Controller) assign(ctx context.Context, logger klog.Logger, node *v1.No
 	if !f.HasIntent || f.Intent.eni != want.eni || !f.Intent.explicit || f.Intent.addr != want.addr || f.Intent.prefix != want.prefix {
 		written, err := c.patchIntent(ctx, node, want)
 		if err != nil {
-			return node, c.fail(node, ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
+			return node, failure(ReasonAPIWriteFailed, err, "record assignment intent: %v", err)
 		}
 		node = written
 	}
@@ -125,7 +125,7 @@ func (c *Controller) assign(ctx context.Context, logger klog.Logger, node *v1.No
 		logger.Info("IPv6 value in use", "value", inUse.Value, "holder", inUse.Holder, "confirmed", errors.Is(err, ec2.ErrInUse))
 		return node, nil
 	case err != nil:
-		return node, c.fail(node, ReasonIPv6AssignmentFailed, err, "assign IPv6 %s to %s: %s", valuesText(d), eni.ID, errText(err))
+		return node, failure(ReasonIPv6AssignmentFailed, err, "assign IPv6 %s to %s: %s", valuesText(d), eni.ID, errText(err))
 	}
 	logger.Info("Assigned IPv6", "address", d.Addr, "prefix", d.Prefix)
 	return node, nil

@@ -291,7 +291,11 @@ func (c *Controller) next(ctx context.Context) bool {
 	after, err := c.sync(ctx, key)
 	switch {
 	case err != nil:
-		klog.FromContext(ctx).V(2).Info("Node sync failed, requeueing", "node", key, "err", err.Error())
+		if node, gerr := c.lister.Get(key); gerr == nil {
+			c.report(node, err)
+		} else {
+			klog.FromContext(ctx).V(2).Info("Node sync failed, requeueing", "node", key, "err", err.Error())
+		}
 		c.queue.AddRateLimited(key)
 	case after > 0:
 		c.queue.Forget(key)

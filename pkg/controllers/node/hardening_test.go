@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	cloudproviderapi "k8s.io/cloud-provider/api"
+
+	"github.com/aws/smithy-go"
 )
 
 // TestRefusedBeforeMutation: everything that can refuse a node is checked
@@ -96,3 +98,39 @@ func TestMultiplePrefixesCounts(t *testing.T) {
 		t.Errorf("sync_errors_total{reason=MultiplePrefixes} = %v, did not grow from %v", got, before)
 	}
 }
+
+// TestFailureReportedOnce: helpers only build failures; the worker's report
+// turns each into exactly one Warning event and one metric increment, with
+// the AWS code in the message, and a plain error into neither.
+func TestFailureReportedOnce(t *testing.T) {
+	sim := startSim(t, world)
+	kube := fake.NewClientset()
+	c, _ := newIdleController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign})
+	node := kubeletNode("n", "", nil)
+	cause := &fakeAPIError{code: "UnauthorizedOperation"}
+	err := failure(ReasonIPv6AssignmentFailed, cause, "assign to %s", "eni-1")
+	if ev := recorded(c); len(ev) != 0 {
+		t.Fatalf("failure() recorded %v", ev)
+	}
+	before := metricSum(t, "cloudprovider_aws_node_sync_errors_total", map[string]string{"reason": ReasonIPv6AssignmentFailed})
+	c.report(node, err)
+	ev := recorded(c)
+	if len(ev) != 1 || !strings.Contains(ev[0], "Warning "+ReasonIPv6AssignmentFailed+" UnauthorizedOperation: assign to eni-1") {
+		t.Errorf("events %v", ev)
+	}
+	if got := metricSum(t, "cloudprovider_aws_node_sync_errors_total", map[string]string{"reason": ReasonIPv6AssignmentFailed}); got != before+1 {
+		t.Errorf("metric %v, want %v", got, before+1)
+	}
+	c.report(node, errStillChoosing)
+	if ev := recorded(c); len(ev) != 0 {
+		t.Errorf("a plain error made events %v", ev)
+	}
+}
+
+// fakeAPIError is a smithy API error with a code.
+type fakeAPIError struct{ code string }
+
+func (e *fakeAPIError) Error() string                 { return "api error " + e.code }
+func (e *fakeAPIError) ErrorCode() string             { return e.code }
+func (e *fakeAPIError) ErrorMessage() string          { return "" }
+func (e *fakeAPIError) ErrorFault() smithy.ErrorFault { return smithy.FaultClient }

@@ -144,7 +144,7 @@ func (c *Controller) reconcileBetaLabels(ctx context.Context, node *v1.Node) err
 		return nil
 	}
 	if err := c.patchLabels(ctx, node, l); err != nil {
-		return c.fail(node, ReasonAPIWriteFailed, err, "%v", err)
+		return failure(ReasonAPIWriteFailed, err, "%v", err)
 	}
 	return nil
 }

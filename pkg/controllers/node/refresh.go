@@ -76,12 +76,13 @@ func (c *Controller) refreshNode(ctx context.Context, n *v1.Node, inst *ec2.Inst
 	}
 	addrs, err := c.addressesFor(n, view, true)
 	if err != nil {
-		return false // reported by addressesFor
+		c.report(n, err)
+		return false
 	}
 	patched := false
 	if len(addrs) > 0 && !addresses.Equal(n.Status.Addresses, addrs) {
 		if _, err := c.patchStatus(ctx, n, addrs); err != nil {
-			_ = c.fail(n, ReasonAPIWriteFailed, err, "%v", err)
+			c.report(n, failure(ReasonAPIWriteFailed, err, "%v", err))
 			return false
 		}
 		patched = true
@@ -89,7 +90,7 @@ func (c *Controller) refreshNode(ctx context.Context, n *v1.Node, inst *ec2.Inst
 	}
 	if l := c.labelChanges(n, inst); len(l) > 0 {
 		if err := c.patchLabels(ctx, n, l); err != nil {
-			_ = c.fail(n, ReasonAPIWriteFailed, err, "%v", err)
+			c.report(n, failure(ReasonAPIWriteFailed, err, "%v", err))
 		}
 	}
 	return patched

@@ -19,9 +19,6 @@ import (
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/nodemeta"
 )
 
-// errReported marks an error already turned into a Node event and a metric.
-var errReported = errors.New("reported")
-
 // sync brings one node to its desired state. A positive duration asks for a
 // plain requeue after it; an error asks for a requeue with backoff.
 func (c *Controller) sync(ctx context.Context, name string) (time.Duration, error) {
@@ -97,7 +94,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	if c.ipv6() {
 		eni := inst.PrimaryENI()
 		if eni == nil {
-			return 0, c.fail(node, ReasonNoPrimaryENI, nil, "instance %s has no ENI at network card 0, device index 0", inst.ID)
+			return 0, failure(ReasonNoPrimaryENI, nil, "instance %s has no ENI at network card 0, device index 0", inst.ID)
 		}
 		p.eniID = eni.ID
 		node, err = c.ensureIPv6(ctx, node, inst, eni, &p)
@@ -121,7 +118,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 			return 0, nil // deleted meanwhile
 		}
 		if err != nil {
-			return 0, c.fail(node, ReasonAPIWriteFailed, err, "patch node status: %v", err)
+			return 0, failure(ReasonAPIWriteFailed, err, "patch node status: %v", err)
 		}
 		node = written
 	}
@@ -134,7 +131,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		if apierrors.IsConflict(err) {
 			reason = ReasonAPIConflict
 		}
-		return 0, c.fail(node, reason, err, "patch node spec: %v", err)
+		return 0, failure(reason, err, "patch node spec: %v", err)
 	}
 	c.expect(updated)
 	c.forgetMemo(node.Name)
@@ -168,7 +165,7 @@ func lookupOf(node *v1.Node) (id, privateDNSName string) {
 func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
 	l, perr := nodemeta.LookupOf(node)
 	if perr != nil {
-		return nil, c.fail(node, ReasonProviderIDInvalid, perr, "%v", perr)
+		return nil, failure(ReasonProviderIDInvalid, perr, "%v", perr)
 	}
 	var (
 		inst *ec2.Instance
@@ -181,13 +178,13 @@ func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Insta
 	}
 	switch {
 	case errors.Is(err, ec2.ErrInstanceNotFound):
-		return nil, c.fail(node, ReasonInstanceNotFound, err, "no instance found: %v", err)
+		return nil, failure(ReasonInstanceNotFound, err, "no instance found: %v", err)
 	case err != nil:
-		return nil, c.fail(node, ReasonDescribeFailed, err, "describe instance: %s", errText(err))
+		return nil, failure(ReasonDescribeFailed, err, "describe instance: %s", errText(err))
 	case inst.State == ec2.StateTerminated || inst.State == ec2.StateShuttingDown:
-		return nil, c.fail(node, ReasonInstanceNotFound, nil, "instance %s is %s", inst.ID, inst.State)
+		return nil, failure(ReasonInstanceNotFound, nil, "instance %s is %s", inst.ID, inst.State)
 	case l.Zone != "" && inst.Zone != "" && l.Zone != inst.Zone:
-		return nil, c.fail(node, ReasonProviderIDZoneMismatch, nil,
+		return nil, failure(ReasonProviderIDZoneMismatch, nil,
 			"providerID %s names zone %s, but instance %s is in zone %s: fix kubelet's --provider-id (or leave it empty)",
 			node.Spec.ProviderID, l.Zone, inst.ID, inst.Zone)
 	}
@@ -210,7 +207,7 @@ func (c *Controller) addressesFor(node *v1.Node, inst *ec2.Instance, final bool)
 		case !slices.ContainsFunc(inst.ENIs, func(e ec2.ENI) bool { return len(e.IPv6) > 0 }):
 			have = "only IPv4"
 		}
-		return nil, c.fail(node, ReasonNoAddressOfFamily, nil,
+		return nil, failure(ReasonNoAddressOfFamily, nil,
 			"instance %s has %s addresses, none of the families in NodeIPFamilies %v: list its family in NodeIPFamilies in the cloud config's [Global]",
 			inst.ID, have, c.opts.Families)
 	}
@@ -223,7 +220,7 @@ func (c *Controller) addressesFor(node *v1.Node, inst *ec2.Instance, final bool)
 	}
 	out, err := addresses.ForNode(node, addrs)
 	if err != nil {
-		return nil, c.fail(node, ReasonNodeIPNotFound, err, "%v", err)
+		return nil, failure(ReasonNodeIPNotFound, err, "%v", err)
 	}
 	return out, nil
 }
@@ -246,20 +243,40 @@ func withAddress(inst *ec2.Instance, eniID string, addr netip.Addr) *ec2.Instanc
 	return &cp
 }
 
-// fail records a failure: a Warning event on the node carrying the AWS error
-// code when there is one, a metric, and an error for the queue's backoff.
-func (c *Controller) fail(node *v1.Node, reason string, cause error, format string, args ...any) error {
+// nodeError is a failure of one node's sync with the reason its Warning
+// event carries. Helpers only build it (failure); the worker reports it,
+// once (report).
+type nodeError struct {
+	reason, msg string
+	cause       error
+}
+
+func (e *nodeError) Error() string { return e.reason + ": " + e.msg }
+
+func (e *nodeError) Unwrap() error { return e.cause }
+
+// failure builds a nodeError whose message carries the AWS error code of
+// cause when there is one.
+func failure(reason string, cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if code := ec2.ErrorCode(cause); code != "" && !strings.Contains(msg, code) {
 		msg = code + ": " + msg
 	}
-	c.recorder.Event(node, v1.EventTypeWarning, reason, msg)
-	syncErrors.WithLabelValues(reason).Inc()
-	klog.ErrorS(cause, "Node sync failed", "node", node.Name, "providerID", node.Spec.ProviderID, "reason", reason, "message", msg)
-	if cause == nil {
-		return fmt.Errorf("%s: %s: %w", reason, msg, errReported)
+	return &nodeError{reason: reason, msg: msg, cause: cause}
+}
+
+// report records a failed sync once: for a nodeError a Warning event on the
+// node, a cloudprovider_aws_node_sync_errors_total{reason} increment and an
+// error log line; other errors (a cancelled context, a requeue) a log line.
+func (c *Controller) report(node *v1.Node, err error) {
+	var ne *nodeError
+	if !errors.As(err, &ne) {
+		klog.V(2).InfoS("Node sync failed, requeueing", "node", node.Name, "err", err.Error())
+		return
 	}
-	return fmt.Errorf("%s: %w", reason, cause)
+	c.recorder.Event(node, v1.EventTypeWarning, ne.reason, ne.msg)
+	syncErrors.WithLabelValues(ne.reason).Inc()
+	klog.ErrorS(ne.cause, "Node sync failed", "node", node.Name, "providerID", node.Spec.ProviderID, "reason", ne.reason, "message", ne.msg)
 }
 
 // errText is an error's text led by its AWS error code, if any.
