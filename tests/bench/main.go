@@ -35,7 +35,9 @@ func main() {
 func run() error {
 	var (
 		n          = flag.Int("n", 1000, "number of nodes")
-		scenarios  = flag.String("scenarios", "a,b,c", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state)")
+		scenarios  = flag.String("scenarios", "a,b,c", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state), d (churn; -n is ignored)")
+		waves      = flag.Int("churn-waves", 20, "waves in scenario d")
+		waveSize   = flag.Int("churn-wave-size", 1000, "Nodes created and deleted per wave in scenario d")
 		period     = flag.Duration("steady-period", 20*time.Second, "--node-status-update-frequency in scenario c")
 		periods    = flag.Int("steady-periods", 4, "refresh periods measured in scenario c")
 		renderOnly = flag.Bool("render-only", false, "only render docs/benchmarks.md and the plots from the stored results")
@@ -49,9 +51,19 @@ func run() error {
 	}
 	dir := filepath.Join(root, "docs", "benchmarks")
 	if !*renderOnly {
-		res, err := measure(root, *n, *ready, strings.Split(*scenarios, ","), *period, *periods)
-		if err != nil {
-			return err
+		list := strings.Split(*scenarios, ",")
+		var churn *ChurnResults
+		if slices.Contains(list, "d") {
+			list = slices.DeleteFunc(list, func(s string) bool { return s == "d" })
+			if churn, err = measureChurn(root, *waves, *waveSize); err != nil {
+				return err
+			}
+		}
+		var res *Results
+		if len(list) > 0 {
+			if res, err = measure(root, *n, *ready, list, *period, *periods); err != nil {
+				return err
+			}
 		}
 		if *dry || *ready {
 			return nil
@@ -59,8 +71,15 @@ func run() error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		if err := res.save(dir); err != nil {
-			return err
+		if res != nil {
+			if err := res.save(dir); err != nil {
+				return err
+			}
+		}
+		if churn != nil {
+			if err := churn.save(dir); err != nil {
+				return err
+			}
 		}
 	}
 	return render(filepath.Join(root, "docs"), dir)
@@ -82,7 +101,7 @@ func measure(root string, n int, ready bool, scenarios []string, period time.Dur
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res := &Results{N: n, Date: time.Now().UTC().Truncate(time.Second), Commit: commit(root),
-		CCMVersion: ccmVersion(root), Machine: machine()}
+		CCMVersion: ccmVersion(root), Machine: machine(), APF: true, NodeImages: imagesPerNode}
 	b := &bench{n: n, ready: ready, steadyPeriod: period, steadyPeriods: periods, logf: logf, res: res}
 	start := time.Now()
 	has := func(id string) bool { return slices.Contains(scenarios, id) }
@@ -117,6 +136,18 @@ func measure(root string, n int, ready bool, scenarios []string, period time.Dur
 	res.Seconds = round3(time.Since(start).Seconds())
 	logf("all scenarios done in %s", time.Since(start).Round(time.Second))
 	return res, nil
+}
+
+// measureChurn runs scenario (d).
+func measureChurn(root string, waves, size int) (*ChurnResults, error) {
+	if waves < 1 || size < 100 {
+		return nil, fmt.Errorf("need -churn-waves of at least 1 and -churn-wave-size of at least 100")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res := &Results{Commit: commit(root), CCMVersion: ccmVersion(root), Machine: machine()}
+	b := &bench{logf: logf, res: res}
+	return b.churn(ctx, waves, size)
 }
 
 // commit is HEAD, marked when the code the CCM is built from (cmd, pkg) has

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,42 +24,95 @@ var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELE
 // SubjectAccessReview (its authorization kubeconfig), so an admin
 // (system:masters) token may read it.
 func scrapeWrites(ctx context.Context, url, token string) (map[string]float64, error) {
+	var out map[string]float64
+	err := scrape(ctx, url, token, func(r io.Reader) (err error) {
+		out, err = parseWrites(r)
+		return err
+	})
+	return out, err
+}
+
+// scrapeSamples reads the CCM's /metrics and returns the samples of the
+// named metric families.
+func scrapeSamples(ctx context.Context, url, token string, names ...string) ([]metricSample, error) {
+	var out []metricSample
+	err := scrape(ctx, url, token, func(r io.Reader) (err error) {
+		out, err = parseSamples(r, names...)
+		return err
+	})
+	return out, err
+}
+
+func scrape(ctx context.Context, url, token string, parse func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return fmt.Errorf("scrape %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("scrape %s: %s: %s", url, resp.Status, b)
+		return fmt.Errorf("scrape %s: %s: %s", url, resp.Status, b)
 	}
-	return parseWrites(resp.Body)
+	return parse(resp.Body)
 }
 
 // parseWrites sums rest_client_requests_total by its method label, keeping
 // write verbs, from Prometheus text exposition.
 func parseWrites(r io.Reader) (map[string]float64, error) {
+	samples, err := parseSamples(r, "rest_client_requests_total")
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]float64{}
+	for _, s := range samples {
+		if m := s.Labels["method"]; writeVerbs[m] {
+			out[m] += s.Value
+		}
+	}
+	return out, nil
+}
+
+// metricSample is one line of Prometheus text exposition.
+type metricSample struct {
+	Name   string
+	Labels map[string]string
+	Value  float64
+}
+
+// parseSamples returns the samples of the named metric families from
+// Prometheus text exposition (comments and other families skipped).
+func parseSamples(r io.Reader, names ...string) ([]metricSample, error) {
+	var out []metricSample
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	const name = "rest_client_requests_total{"
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
+		if line == "" || line[0] == '#' {
 			continue
 		}
-		end := strings.LastIndexByte(line, '}')
-		if end < 0 {
-			return nil, fmt.Errorf("malformed sample %q", line)
+		name, rest := line, ""
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			name, rest = line[:i], line[i:]
 		}
-		labels := parseLabels(line[len(name):end])
-		fields := strings.Fields(line[end+1:])
+		if !slices.Contains(names, name) {
+			continue
+		}
+		s := metricSample{Name: name, Labels: map[string]string{}}
+		if strings.HasPrefix(rest, "{") {
+			end := strings.LastIndexByte(rest, '}')
+			if end < 0 {
+				return nil, fmt.Errorf("malformed sample %q", line)
+			}
+			s.Labels = parseLabels(rest[1:end])
+			rest = rest[end+1:]
+		}
+		fields := strings.Fields(rest)
 		if len(fields) == 0 {
 			return nil, fmt.Errorf("malformed sample %q", line)
 		}
@@ -66,9 +120,8 @@ func parseWrites(r io.Reader) (map[string]float64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("malformed sample %q: %w", line, err)
 		}
-		if m := labels["method"]; writeVerbs[m] {
-			out[m] += v
-		}
+		s.Value = v
+		out = append(out, s)
 	}
 	return out, sc.Err()
 }
@@ -196,4 +249,10 @@ func loadAvg() string {
 	}
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// currentRSSMiB returns VmRSS of pid in MiB.
+func currentRSSMiB(pid int) (float64, error) {
+	v, err := procStatusKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+	return v / 1024, err
 }

@@ -136,33 +136,6 @@ func (r *recorder) count() int {
 	return len(r.done)
 }
 
-// kubeletNode is a Node as kubelet with --cloud-provider=external and
-// --provider-id registers it: uninitialized taint, no addresses, and Ready
-// False until the CNI (which needs the podCIDR) is up; or Ready True.
-func kubeletNode(in ec2sim.InstanceState, ready bool) *corev1.Node {
-	now := metav1.Now()
-	cond := corev1.NodeCondition{
-		Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady",
-		Message:           "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady",
-		LastHeartbeatTime: now, LastTransitionTime: now,
-	}
-	if ready {
-		cond.Status, cond.Reason, cond.Message = corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"
-	}
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: in.PrivateDNSName, Labels: map[string]string{
-			"kubernetes.io/hostname": in.PrivateDNSName, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-		}},
-		Spec: corev1.NodeSpec{
-			ProviderID: providerid.Format(in.Zone, in.ID),
-			Taints: []corev1.Taint{{
-				Key: uninitializedTaint, Value: "true", Effect: corev1.TaintEffectNoSchedule,
-			}},
-		},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{cond}},
-	}
-}
-
 // parallel runs f on every item with the given number of workers and
 // returns the first error.
 func parallel[T any](ctx context.Context, workers int, items []T, f func(context.Context, T) error) error {
@@ -195,13 +168,17 @@ loop:
 // createNodes registers a Node per instance, concurrently, recording when
 // each Create returned.
 func createNodes(ctx context.Context, cs kubernetes.Interface, r *recorder, insts []ec2sim.InstanceState, ready bool) error {
+	idx := make(map[string]int, len(insts))
+	for i, in := range insts {
+		idx[in.ID] = i
+	}
 	return parallel(ctx, 64, insts, func(ctx context.Context, in ec2sim.InstanceState) error {
-		n, err := cs.CoreV1().Nodes().Create(ctx, kubeletNode(in, ready), metav1.CreateOptions{})
+		n, err := cs.CoreV1().Nodes().Create(ctx, kubeletNode(in, idx[in.ID], ready), metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create node %s: %w", in.PrivateDNSName, err)
 		}
-		if len(n.Status.Conditions) == 0 {
-			return fmt.Errorf("create node %s: the API server dropped the Ready condition", n.Name)
+		if len(n.Status.Conditions) == 0 || len(n.Status.Images) != imagesPerNode {
+			return fmt.Errorf("create node %s: the API server dropped the status kubelet wrote", n.Name)
 		}
 		r.createdNow(in.PrivateDNSName)
 		return nil

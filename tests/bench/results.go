@@ -22,9 +22,14 @@ type Results struct {
 	Machine    Machine   `json:"machine"`
 	// KubeAPIQPS and KubeAPIBurst are the CCM's client limits (shipped flags or
 	// the framework defaults); the API-write bound uses them.
-	KubeAPIQPS   float64    `json:"kubeAPIQPS"`
-	KubeAPIBurst int        `json:"kubeAPIBurst"`
-	Scenarios    []Scenario `json:"scenarios"`
+	KubeAPIQPS   float64 `json:"kubeAPIQPS"`
+	KubeAPIBurst int     `json:"kubeAPIBurst"`
+	// APF: the API server ran with API Priority and Fairness (and the
+	// default in-flight limits). NodeImages is the number of images each
+	// Node's status lists (0: Nodes carried no kubelet status but Ready).
+	APF        bool       `json:"apf"`
+	NodeImages int        `json:"nodeImages"`
+	Scenarios  []Scenario `json:"scenarios"`
 	// Seconds is the whole run, worlds included.
 	Seconds float64 `json:"seconds"`
 }
@@ -175,7 +180,7 @@ func (r *Results) merge(old *Results) {
 			continue
 		}
 		if sc.Run == "" {
-			sc.Run = fmt.Sprintf("%s, commit %s, CCM %s", old.Date.Format("2006-01-02 15:04 UTC"), old.Commit, old.CCMVersion)
+			sc.Run = fmt.Sprintf("%s, commit %s, CCM %s; %s", old.Date.Format("2006-01-02 15:04 UTC"), old.Commit, old.CCMVersion, old.settings())
 		}
 		r.Scenarios = append(r.Scenarios, sc)
 		for _, l := range old.Machine.Load {
@@ -185,6 +190,20 @@ func (r *Results) merge(old *Results) {
 		}
 	}
 	slices.SortFunc(r.Scenarios, func(x, y Scenario) int { return strings.Compare(x.ID, y.ID) })
+}
+
+// settings describes what the run measured with: the CCM's client limits,
+// APF, and the Nodes' size.
+func (r *Results) settings() string {
+	apf := "API Priority and Fairness off (max-inflight 1000 + 500)"
+	if r.APF {
+		apf = "API Priority and Fairness on (default FlowSchemas, 400 + 200 seats)"
+	}
+	nodes := "Nodes without kubelet's status (no images)"
+	if r.NodeImages > 0 {
+		nodes = fmt.Sprintf("Nodes with kubelet's status and %d images", r.NodeImages)
+	}
+	return fmt.Sprintf("client QPS %g, burst %d; %s; %s", r.KubeAPIQPS, r.KubeAPIBurst, apf, nodes)
 }
 
 // save writes r, keeping the scenarios of a stored run of the same N that r
