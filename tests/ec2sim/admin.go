@@ -18,6 +18,7 @@ type adminFault struct {
 	Latency        string  `json:"latency,omitempty"`
 	ConsistencyLag string  `json:"consistencyLag,omitempty"`
 	LostReplyRate  float64 `json:"lostReplyRate,omitempty"`
+	ReplyLatency   string  `json:"replyLatency,omitempty"`
 }
 
 // serveAdmin handles the JSON control endpoint under /_ec2sim/.
@@ -112,6 +113,11 @@ func (f adminFault) fault() (Fault, error) {
 	if f.Latency != "" {
 		if ft.Latency, err = time.ParseDuration(f.Latency); err != nil {
 			return ft, fmt.Errorf("latency: %w", err)
+		}
+	}
+	if f.ReplyLatency != "" {
+		if ft.ReplyLatency, err = time.ParseDuration(f.ReplyLatency); err != nil {
+			return ft, fmt.Errorf("replyLatency: %w", err)
 		}
 	}
 	if f.ConsistencyLag != "" {

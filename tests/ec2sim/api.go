@@ -102,6 +102,9 @@ type Fault struct {
 	// answer 500 InternalError, as when EC2 carried a call out but its reply
 	// was lost: the caller cannot tell from the error whether it did.
 	LostReplyRate float64 `json:"lostReplyRate,omitempty"`
+	// ReplyLatency delays the answer of a call that has already taken
+	// effect: a client that dies meanwhile never learns the outcome.
+	ReplyLatency time.Duration `json:"replyLatency,omitempty"`
 }
 
 // SetFault sets the fault of action; "" or "*" applies to every action

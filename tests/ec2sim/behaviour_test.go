@@ -281,3 +281,26 @@ func TestLostReply(t *testing.T) {
 		t.Errorf("counted %d InternalError, want 1", got)
 	}
 }
+
+// TestReplyLatency: the call takes effect before its delayed answer, so a
+// client that gives up meanwhile has changed the world without knowing it.
+func TestReplyLatency(t *testing.T) {
+	sim, c := newTestSim(t, Options{})
+	sim.SetFault("AssignIpv6Addresses", Fault{ReplyLatency: time.Hour})
+	eni := primaryENIOf(t, sim, idBare)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.AssignIpv6Addresses(ctx, &ec2.AssignIpv6AddressesInput{
+		NetworkInterfaceId: aws.String(eni), Ipv6PrefixCount: aws.Int32(1)},
+		func(o *ec2.Options) { o.RetryMaxAttempts = 1 })
+	if err == nil {
+		t.Fatal("the delayed answer arrived")
+	}
+	for _, in := range sim.State().Instances {
+		for _, e := range in.ENIs {
+			if e.ID == eni && len(e.IPv6Prefixes) != 1 {
+				t.Errorf("ENI prefixes %v, want the one the unanswered call assigned", e.IPv6Prefixes)
+			}
+		}
+	}
+}

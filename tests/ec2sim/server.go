@@ -363,8 +363,16 @@ func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		aerr = act.handle(s.w, p, rc)
 		s.mu.Unlock()
-		if f := s.fault(name); aerr == nil && f.LostReplyRate > 0 && s.roll() < f.LostReplyRate {
+		f := s.fault(name)
+		if aerr == nil && f.LostReplyRate > 0 && s.roll() < f.LostReplyRate {
 			aerr = errf(http.StatusInternalServerError, "InternalError", "%s", faultMessage("InternalError"))
+		}
+		if f.ReplyLatency > 0 {
+			select {
+			case <-time.After(f.ReplyLatency):
+			case <-r.Context().Done():
+			case <-s.closed:
+			}
 		}
 	}
 	outcome := "success"
