@@ -323,3 +323,24 @@ func (r *resolver) answerNames(ctx context.Context, f fence, chunk []string, ans
 		}
 	}
 }
+
+// StateSizes returns the number of entries in each of the client's
+// per-instance, per-node and per-ENI maps: cached instances, expectations,
+// ENIs holding reserved assign calls, and cached subnets. Each returns to
+// its floor when nodes go (the cache after its TTL).
+func (c *Client) StateSizes() map[string]int {
+	out := map[string]int{}
+	c.res.cache.mu.Lock()
+	out["cache"], out["cache_names"], out["cache_enis"] = len(c.res.cache.byID), len(c.res.cache.byName), len(c.res.cache.eniOwner)
+	c.res.cache.mu.Unlock()
+	c.res.exp.mu.Lock()
+	out["expectations"] = len(c.res.exp.byKey)
+	c.res.exp.mu.Unlock()
+	c.creditMu.Lock()
+	out["credits"] = len(c.credits)
+	c.creditMu.Unlock()
+	c.subnets.mu.Lock()
+	out["subnets"] = len(c.subnets.m)
+	c.subnets.mu.Unlock()
+	return out
+}
