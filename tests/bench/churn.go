@@ -37,6 +37,9 @@ const (
 	metricLookupsPending = "cloudprovider_aws_instance_lookups_pending"
 	metricAssignCredit   = "cloudprovider_aws_assign_credit_enis"
 	metricSyncErrors     = "cloudprovider_aws_node_sync_errors_total" // {reason}
+	// metricHeapInuse tells live heap from pages the Go runtime has not
+	// returned to the OS yet (RSS holds both).
+	metricHeapInuse = "go_memstats_heap_inuse_bytes"
 )
 
 var churnMetrics = []string{metricStateEntries, metricCacheEntries, metricCacheIndex, metricExpectations,
@@ -200,7 +203,7 @@ type churnSampler struct {
 }
 
 func (s *churnSampler) take(ctx context.Context) (ChurnSample, error) {
-	samples, err := scrapeSamples(ctx, s.w.ccm.MetricsURL, s.w.AdminCfg.BearerToken, churnMetrics...)
+	samples, err := scrapeSamples(ctx, s.w.ccm.MetricsURL, s.w.AdminCfg.BearerToken, append(churnMetrics, metricHeapInuse)...)
 	if err != nil {
 		return ChurnSample{}, err
 	}
@@ -211,6 +214,10 @@ func (s *churnSampler) take(ctx context.Context) (ChurnSample, error) {
 	live, _ := s.t.counts()
 	cs := ChurnSample{T: round3(time.Since(s.start).Seconds()), RSSMiB: round3(rss), Nodes: live, Gauges: map[string]float64{}}
 	for _, m := range samples {
+		if m.Name == metricHeapInuse {
+			cs.HeapInuseMiB = round3(m.Value / (1 << 20))
+			continue
+		}
 		cs.Gauges[gaugeKey(m)] = m.Value
 	}
 	s.mu.Lock()
@@ -459,10 +466,10 @@ func (b *bench) churnWave(ctx context.Context, w *world, tr *churnTracker, smp *
 	wv.SettleSeconds = round3(time.Since(t1).Seconds())
 	wv.AtFloor = at
 	if s, ok := lastSample(smp); ok {
-		wv.RSSMiB = s.RSSMiB
+		wv.RSSMiB, wv.HeapInuseMiB = s.RSSMiB, s.HeapInuseMiB
 	}
-	b.logf("(d) wave %d: %d nodes created, %d/%d initialized in %.1f s, deleted; floor in %.1f s: %v, RSS %.0f MiB",
-		wv.Wave, wv.Created, wv.Initialized, wv.Expected, wv.InitSeconds, wv.SettleSeconds, at, wv.RSSMiB)
+	b.logf("(d) wave %d: %d nodes created, %d/%d initialized in %.1f s, deleted; floor in %.1f s: %v, RSS %.0f MiB, heap in use %.0f MiB",
+		wv.Wave, wv.Created, wv.Initialized, wv.Expected, wv.InitSeconds, wv.SettleSeconds, at, wv.RSSMiB, wv.HeapInuseMiB)
 	return wv, nil
 }
 

@@ -125,6 +125,21 @@ func plotChurnRSS(r *ChurnResults, path string) error {
 		p.Add(l)
 		p.Legend.Add("RSS", l)
 	}
+	var heap plotter.XYs
+	for _, s := range r.Samples {
+		if s.HeapInuseMiB > 0 {
+			heap = append(heap, plotter.XY{X: s.T, Y: s.HeapInuseMiB})
+		}
+	}
+	if len(heap) > 0 {
+		l, err := plotter.NewLine(heap)
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width = churnPalette[2], vg.Points(1)
+		p.Add(l)
+		p.Legend.Add("Go heap in use", l)
+	}
 	var after plotter.XYs
 	for _, w := range r.WaveStats {
 		after = append(after, plotter.XY{X: w.Start + w.InitSeconds + w.SettleSeconds, Y: w.RSSMiB})

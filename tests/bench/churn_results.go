@@ -83,14 +83,18 @@ type ChurnWave struct {
 	// AtFloor are the gauges once the wave is gone; RSSMiB the CCM's VmRSS then.
 	AtFloor map[string]float64 `json:"atFloor"`
 	RSSMiB  float64            `json:"rssMiB"`
+	// HeapInuseMiB is go_memstats_heap_inuse_bytes then (0: not scraped).
+	HeapInuseMiB float64 `json:"heapInuseMiB,omitempty"`
 }
 
 // ChurnSample is one sample over time.
 type ChurnSample struct {
-	T      float64            `json:"t"` // seconds since sampling began
-	RSSMiB float64            `json:"rssMiB"`
-	Nodes  int                `json:"nodes"` // Nodes in the API
-	Gauges map[string]float64 `json:"gauges"`
+	T      float64 `json:"t"` // seconds since sampling began
+	RSSMiB float64 `json:"rssMiB"`
+	// HeapInuseMiB is the CCM's go_memstats_heap_inuse_bytes (0: not scraped).
+	HeapInuseMiB float64            `json:"heapInuseMiB,omitempty"`
+	Nodes        int                `json:"nodes"` // Nodes in the API
+	Gauges       map[string]float64 `json:"gauges"`
 }
 
 // check lists what breaks the scenario's goals: a wave not fully
