@@ -287,7 +287,7 @@ func TestAssignmentInUse(t *testing.T) {
 		t.Errorf("AssignIpv6Addresses outcomes %v", c)
 	}
 	for what, got := range map[string]float64{
-		"address in_use": read("address", "in_use") - inUseA,
+		"address in_use":  read("address", "in_use") - inUseA,
 		"address success": read("address", "success") - okA, "prefix success": read("prefix", "success") - okP,
 	} {
 		if got != 1 {
