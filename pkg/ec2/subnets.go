@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -27,6 +29,8 @@ var ErrSubnetNotFound = errors.New("subnet not found")
 type subnetCache struct {
 	mu sync.Mutex
 	m  map[string]subnetEntry
+	// group makes concurrent lookups of one subnet share one describe.
+	group singleflight.Group
 }
 
 type subnetEntry struct {
@@ -49,6 +53,15 @@ func (c *Client) SubnetIPv6CIDR(ctx context.Context, subnetID string) (netip.Pre
 		return e.cidr, nil
 	}
 	c.subnets.mu.Unlock()
+	v, err, _ := c.subnets.group.Do(subnetID, func() (any, error) { return c.describeSubnet(ctx, subnetID, now) })
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return v.(netip.Prefix), nil
+}
+
+// describeSubnet reads one subnet's IPv6 CIDR from EC2 and caches it.
+func (c *Client) describeSubnet(ctx context.Context, subnetID string, now time.Time) (netip.Prefix, error) {
 	if err := c.wait(ctx, c.describeRL, "describe"); err != nil {
 		return netip.Prefix{}, err
 	}

@@ -76,7 +76,7 @@ type Options struct {
 // EC2 is what the controller needs from EC2; *ec2.Client satisfies it.
 type EC2 interface {
 	InstanceByID(ctx context.Context, id string) (*ec2.Instance, error)
-	InstanceByPrivateDNSName(ctx context.Context, name string) (*ec2.Instance, error)
+	InstanceByPrivateDNSNameFresh(ctx context.Context, name string, maxAge time.Duration) (*ec2.Instance, error)
 	Instances(ctx context.Context, ids []string) (map[string]*ec2.Instance, error)
 	SubnetIPv6CIDR(ctx context.Context, subnetID string) (netip.Prefix, error)
 	AssignIPv6Explicit(ctx context.Context, eniID string, addr netip.Addr, prefix netip.Prefix) (ec2.Assigned, error)

@@ -174,7 +174,11 @@ func (c *Controller) instanceFor(ctx context.Context, node *v1.Node) (*ec2.Insta
 	if l.InstanceID != "" {
 		inst, err = c.cloud.InstanceByID(ctx, l.InstanceID)
 	} else {
-		inst, err = c.cloud.InstanceByPrivateDNSName(ctx, l.PrivateDNSName)
+		// A private DNS name is recycled with its IPv4 address: a cached
+		// answer older than the Node may name a terminated instance that
+		// held the name before. Only a describe that began after the Node
+		// was created knows its instance (still batched with others).
+		inst, err = c.cloud.InstanceByPrivateDNSNameFresh(ctx, l.PrivateDNSName, c.now().Sub(node.CreationTimestamp.Time))
 	}
 	switch {
 	case errors.Is(err, ec2.ErrInstanceNotFound):
