@@ -296,7 +296,12 @@ func (c *Controller) next(ctx context.Context) bool {
 		} else {
 			klog.FromContext(ctx).V(2).Info("Node sync failed, requeueing", "node", key, "err", err.Error())
 		}
-		c.queue.AddRateLimited(key)
+		if ne := (*nodeError)(nil); errors.As(err, &ne) && ne.retry > 0 {
+			c.queue.Forget(key)
+			c.queue.AddAfter(key, ne.retry)
+		} else {
+			c.queue.AddRateLimited(key)
+		}
 	case after > 0:
 		c.queue.Forget(key)
 		c.queue.AddAfter(key, after)

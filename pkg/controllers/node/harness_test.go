@@ -23,6 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	backoffBase, backoffMax = 10*time.Millisecond, 500*time.Millisecond
+	conflictRetry = 20 * time.Millisecond
 	os.Exit(m.Run())
 }
 

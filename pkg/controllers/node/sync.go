@@ -126,12 +126,15 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	if apierrors.IsNotFound(err) {
 		return 0, nil
 	}
+	if apierrors.IsConflict(err) {
+		// Someone else changed the node (kubelet's status, a label): not a
+		// failure of this node, so no growing backoff; look again soon.
+		f := failure(ReasonAPIConflict, err, "patch node spec: %v", err).(*nodeError)
+		f.retry = conflictRetry
+		return 0, f
+	}
 	if err != nil {
-		reason := ReasonAPIWriteFailed
-		if apierrors.IsConflict(err) {
-			reason = ReasonAPIConflict
-		}
-		return 0, failure(reason, err, "patch node spec: %v", err)
+		return 0, failure(ReasonAPIWriteFailed, err, "patch node spec: %v", err)
 	}
 	c.expect(updated)
 	c.forgetMemo(node.Name)
@@ -253,7 +256,13 @@ func withAddress(inst *ec2.Instance, eniID string, addr netip.Addr) *ec2.Instanc
 type nodeError struct {
 	reason, msg string
 	cause       error
+	// retry, when set, requeues the node after it without per-node backoff.
+	retry time.Duration
 }
+
+// conflictRetry is how soon a node whose spec patch conflicted is synced
+// again.
+var conflictRetry = time.Second
 
 func (e *nodeError) Error() string { return e.reason + ": " + e.msg }
 
