@@ -18,10 +18,16 @@ func TestRecycledPrivateDNSName(t *testing.T) {
 	sim := startSim(t, world)
 	const name = "ip-10-0-1-12.ec2.internal" // i-0a000000000000002, bare
 	kube := fake.NewClientset(kubeletNode(name, "", nil))
-	runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign})
+	cloud := newEC2(t, sim)
+	runController(t, kube, cloud, Options{Mode: ModeAssign})
 	first := waitInitialized(t, kube, name)
 	if first.Spec.ProviderID != pid("i-0a000000000000002") {
 		t.Fatalf("first node providerID %q", first.Spec.ProviderID)
+	}
+	// Any lookup (the lifecycle controller's, a refresh) caches the old
+	// instance under the name, as running.
+	if inst, err := cloud.InstanceByPrivateDNSName(t.Context(), name); err != nil || inst.ID != "i-0a000000000000002" {
+		t.Fatalf("lookup by name: %v, %v", inst, err)
 	}
 	if err := kube.CoreV1().Nodes().Delete(t.Context(), name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
