@@ -336,6 +336,30 @@ func TestServiceOverride(t *testing.T) {
 	}
 }
 
+// TestServiceOverrideBeatsDualStack: with both an ec2 ServiceOverride and
+// EC2DualStackEndpoint, calls go to the override's URL (docs/reference/
+// cloud-config.md: "An override wins over EC2DualStackEndpoint"); the SDK
+// would refuse the pair if the client passed both on.
+func TestServiceOverrideBeatsDualStack(t *testing.T) {
+	sim := startSim(t, 1, false)
+	rec := &hostRecorder{target: sim.Endpoint()}
+	awsCfg := fastRetries(sim.AWSConfig())
+	awsCfg.BaseEndpoint = nil
+	awsCfg.HTTPClient = &http.Client{Transport: rec}
+	c, err := ec2.NewFromAWSConfig(awsCfg, ec2.Config{
+		Region: sim.Region(), Endpoint: "https://ec2.override.example:8443", SigningRegion: sim.Region(), DualStack: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.InstanceByID(t.Context(), instanceID(0)); err != nil {
+		t.Fatalf("InstanceByID with override and dual-stack: %v", err)
+	}
+	if len(rec.hosts) != 1 || rec.hosts[0] != "ec2.override.example:8443" {
+		t.Errorf("hosts %v, want only the override's ec2.override.example:8443", rec.hosts)
+	}
+}
+
 // TestEnvironmentEndpoint builds the client the production way and points
 // it at ec2sim with AWS_ENDPOINT_URL_EC2 only.
 func TestEnvironmentEndpoint(t *testing.T) {
