@@ -493,8 +493,8 @@ func TestExpectedLookupsRideAlong(t *testing.T) {
 	}
 	// The first lookup (by ID) brings every expected ID; the first lookup by
 	// name brings every expected name; the unknown ID costs one retry.
-	if got := ops() - base; got > 3 {
-		t.Errorf("%d sequential lookups cost %v DescribeInstances, want at most 3", n, got)
+	if got := ops() - base; got != 3 {
+		t.Errorf("%d sequential lookups cost %v DescribeInstances, want exactly 3", n, got)
 	}
 	base = ops()
 	c.Forget(instanceID(0))

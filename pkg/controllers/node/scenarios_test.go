@@ -308,8 +308,8 @@ func TestSequentialBurstSharesDescribes(t *testing.T) {
 	}
 	// One call for the IDs, one for the names. Without the announced
 	// lookups this is one call per node.
-	if c := describeOps(t) - before; c > 2 {
-		t.Errorf("DescribeInstances calls = %v for %d nodes on one worker, want at most 2", c, n)
+	if c := describeOps(t) - before; c != 2 {
+		t.Errorf("DescribeInstances calls = %v for %d nodes on one worker, want exactly 2", c, n)
 	}
 	if m := sim.MutatingCalls(); m != 0 {
 		t.Errorf("mutating calls = %d, want 0", m)
