@@ -22,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/cloud" // registers the "aws" provider
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/controllers/tagging"
 )
 
 // defaultNodeWorkers is our default for --concurrent-node-syncs (upstream: 1).
@@ -47,18 +48,25 @@ func newCommand() (*cobra.Command, error) {
 	opts.NodeController.ConcurrentNodeSyncs = defaultNodeWorkers
 	opts.KubeCloudShared.CloudProvider.Name = cloud.ProviderName
 
-	// Not implemented here: off unless named in --controllers, and then refused.
-	app.ControllersDisabledByDefault.Insert(names.ServiceLBController, names.NodeRouteController)
+	// Not implemented here: off unless named in --controllers, and then
+	// accepted with a warning. Tagging is off by default, as upstream has it.
+	app.ControllersDisabledByDefault.Insert(names.ServiceLBController, names.NodeRouteController, tagging.ControllerName)
 
-	cmd := app.NewCloudControllerManagerCommand(opts, cloudInitializer, controllerInitializers(),
-		names.CCMControllerAliases(), cliflag.NamedFlagSets{}, wait.NeverStop)
+	taggingOpts := tagging.NewOptions()
+	fss := cliflag.NamedFlagSets{}
+	taggingOpts.AddFlags(fss.FlagSet("tagging controller"))
+	aliases := names.CCMControllerAliases()
+	aliases[tagging.ControllerName] = tagging.ControllerName
+	cmd := app.NewCloudControllerManagerCommand(opts, cloudInitializer, controllerInitializers(taggingOpts),
+		aliases, fss, wait.NeverStop)
 	cmd.Use = "aws-cloud-controller-manager"
 	return cmd, nil
 }
 
 // controllerInitializers copies the framework's map, replaces cloud-node with
-// our node controller and refuses service and route.
-func controllerInitializers() map[string]app.ControllerInitFuncConstructor {
+// our node controller, adds upstream's tagging controller and accepts service
+// and route with a warning that they have no effect here.
+func controllerInitializers(taggingOpts *tagging.Options) map[string]app.ControllerInitFuncConstructor {
 	m := make(map[string]app.ControllerInitFuncConstructor, len(app.DefaultInitFuncConstructors))
 	for k, v := range app.DefaultInitFuncConstructors {
 		m[k] = v
@@ -67,13 +75,27 @@ func controllerInitializers() map[string]app.ControllerInitFuncConstructor {
 		InitContext: app.ControllerInitContext{ClientName: "node-controller"},
 		Constructor: startNodeController,
 	}
-	for _, name := range []string{names.ServiceLBController, names.NodeRouteController} {
+	// The tagging controller only patches one Node label, which the node
+	// controller's identity may do: with --use-service-account-credentials it
+	// needs no service account and RBAC of its own.
+	m[tagging.ControllerName] = app.ControllerInitFuncConstructor{
+		InitContext: app.ControllerInitContext{ClientName: "node-controller"},
+		Constructor: startTaggingController(taggingOpts),
+	}
+	for name, why := range notImplemented {
 		m[name] = app.ControllerInitFuncConstructor{
 			InitContext: m[name].InitContext,
-			Constructor: refuse(name),
+			Constructor: noEffect(name, why),
 		}
 	}
 	return m
+}
+
+// notImplemented names upstream's controllers this CCM accepts in
+// --controllers but does not run, with the reason logged at start-up.
+var notImplemented = map[string]string{
+	names.ServiceLBController: "this provider has no load balancer implementation yet (LoadBalancer() reports unsupported), so Services of type LoadBalancer stay pending; run the AWS Load Balancer Controller",
+	names.NodeRouteController: "this provider implements no VPC routes (Routes() reports unsupported): pods are reached through each node's ENI IPv6 prefix or your CNI",
 }
 
 func cloudInitializer(c *config.CompletedConfig) cloudprovider.Interface {

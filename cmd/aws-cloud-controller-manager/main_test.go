@@ -25,14 +25,14 @@ func TestControllerSet(t *testing.T) {
 			t.Errorf("%s enabled by default", name)
 		}
 	}
-	m := controllerInitializers()
-	if len(m) != len(app.DefaultInitFuncConstructors) {
+	m := controllerInitializers(nil)
+	if len(m) != len(app.DefaultInitFuncConstructors)+1 {
 		t.Errorf("controllers %v", app.ControllerNames(m))
 	}
 	for _, name := range []string{names.ServiceLBController, names.NodeRouteController} {
-		_, _, err := m[name].Constructor(m[name].InitContext, nil, nil)(context.Background(), genericcontrollermanager.ControllerContext{})
-		if err == nil || !strings.Contains(err.Error(), "not implemented") {
-			t.Errorf("%s: err = %v, want a refusal", name, err)
+		_, started, err := m[name].Constructor(m[name].InitContext, nil, nil)(context.Background(), genericcontrollermanager.ControllerContext{})
+		if err != nil || started {
+			t.Errorf("%s: started %v, err = %v; want accepted and not started", name, started, err)
 		}
 	}
 	if m[names.CloudNodeController].InitContext.ClientName != "node-controller" {

@@ -350,6 +350,10 @@ func changeTags(w *world, p *params, rc reqCtx, create bool) *apiError {
 	if len(ids) == 0 {
 		return missing("ResourceId")
 	}
+	// AWS: "Constraints: Up to 1000 resource IDs" per call.
+	if len(ids) > 1000 {
+		return badValue("Too many resource IDs (%d): a request can name at most 1000", len(ids))
+	}
 	tags := p.tags()
 	if create && len(tags) == 0 {
 		return missing("Tag")
