@@ -23,15 +23,33 @@ const uninitializedTaint = "node.cloudprovider.kubernetes.io/uninitialized"
 // builds them and sets AWS_IPV6_CCM_E2E=1. Without it they are skipped.
 func newWorld(t *testing.T, sc *ec2sim.Scenario, throttling bool) *harness.World {
 	t.Helper()
-	if os.Getenv("AWS_IPV6_CCM_E2E") == "" {
-		t.Skip("e2e tests run under `make test` (set AWS_IPV6_CCM_E2E=1 after `make build tools`)")
-	}
+	requireE2E(t)
 	w, err := harness.Start(t.Context(), harness.Options{Scenario: sc, Throttling: throttling, Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
 	return w
+}
+
+// requireE2E skips an e2e test unless AWS_IPV6_CCM_E2E is set; under CI
+// (CI=true) a missing variable fails the test instead, so CI never passes
+// by skipping.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if os.Getenv("AWS_IPV6_CCM_E2E") != "" {
+		return
+	}
+	if ciMode() {
+		t.Fatal("CI=true but AWS_IPV6_CCM_E2E is not set: e2e tests must run in CI (`make test` sets it)")
+	}
+	t.Skip("e2e tests run under `make test` (set AWS_IPV6_CCM_E2E=1 after `make build tools`)")
+}
+
+// ciMode reports whether CI=true (or 1) is set.
+func ciMode() bool {
+	v := os.Getenv("CI")
+	return v == "true" || v == "1"
 }
 
 func demoScenario(t *testing.T) *ec2sim.Scenario {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/e2e/harness"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/ec2sim"
 )
 
 // watchOrder records, per node, whether the first update that removed the
@@ -126,14 +127,22 @@ func TestIPv6Mode(t *testing.T) {
 		if first.Type != corev1.NodeInternalIP || err != nil || !ip.Is6() {
 			t.Errorf("%s: first address %v, want an IPv6 InternalIP", name, first)
 		}
-		prim := ""
+		// The pick (docs/explanation/node-controller.md): the address flagged
+		// primary, else the lowest.
+		var want netip.Addr
 		for _, a := range eni.IPv6 {
-			if a.Primary || prim == "" {
-				prim = a.Address
+			ip := netip.MustParseAddr(a.Address)
+			switch {
+			case a.Primary:
+				want = ip
+			case !want.IsValid():
+				want = ip
+			case ip.Less(want) && !primaryFlagged(eni.IPv6):
+				want = ip
 			}
 		}
-		if first.Address != prim && len(eni.IPv6) != 1 {
-			t.Logf("%s: ENI addresses %v", name, eni.IPv6)
+		if first.Address != want.String() {
+			t.Errorf("%s: first InternalIP %s, want %s (ENI addresses %v)", name, first.Address, want, eni.IPv6)
 		}
 		var onENI bool
 		for _, a := range eni.IPv6 {
@@ -173,4 +182,14 @@ func TestIPv6Mode(t *testing.T) {
 		t.Fatalf("CCM exited:\n%s", tail(ccm.Log(), 4000))
 	}
 	noForbidden(t, ccm)
+}
+
+// primaryFlagged reports whether one of the addresses is flagged primary.
+func primaryFlagged(addrs []ec2sim.IPv6Addr) bool {
+	for _, a := range addrs {
+		if a.Primary {
+			return true
+		}
+	}
+	return false
 }
