@@ -40,37 +40,39 @@ func TestProvidedNodeIP(t *testing.T) {
 	cases := []struct {
 		name, provided string
 		want           []v1.NodeAddress // nil: NodeIPNotFound, taint stays
+		families       []v1.IPFamily    // nil: the IPv6 modes' default, IPv6 first
 	}{
 		{"ipv4", v4, []v1.NodeAddress{
 			{Type: v1.NodeInternalIP, Address: v4},
 			{Type: v1.NodeInternalDNS, Address: "ip-10-0-1-11.ec2.internal"},
 			{Type: v1.NodeHostName, Address: "ip-10-0-1-11.ec2.internal"},
-		}},
+		}, nil},
 		{"ipv6", v6, []v1.NodeAddress{
 			{Type: v1.NodeInternalIP, Address: v6},
 			{Type: v1.NodeInternalDNS, Address: "ip-10-0-1-11.ec2.internal"},
 			{Type: v1.NodeHostName, Address: "ip-10-0-1-11.ec2.internal"},
-		}},
+		}, nil},
 		{"dual-stack", v6 + "," + v4, []v1.NodeAddress{
 			{Type: v1.NodeInternalIP, Address: v6},
 			{Type: v1.NodeInternalIP, Address: v4},
 			{Type: v1.NodeInternalDNS, Address: "ip-10-0-1-11.ec2.internal"},
 			{Type: v1.NodeHostName, Address: "ip-10-0-1-11.ec2.internal"},
-		}},
+		}, nil},
+		// IPv4 first by NodeIPFamilies: only honouring "::" puts IPv6 first.
 		{"unspecified-ipv6", "::", []v1.NodeAddress{
 			{Type: v1.NodeInternalIP, Address: v6},
 			{Type: v1.NodeInternalIP, Address: v4},
 			{Type: v1.NodeInternalDNS, Address: "ip-10-0-1-11.ec2.internal"},
 			{Type: v1.NodeHostName, Address: "ip-10-0-1-11.ec2.internal"},
-		}},
-		{"not-on-instance", "10.9.9.9", nil},
+		}, []v1.IPFamily{v1.IPv4Protocol, v1.IPv6Protocol}},
+		{"not-on-instance", "10.9.9.9", nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := startSim(t, world)
 			ann := map[string]string{cloudproviderapi.AnnotationAlphaProvidedIPAddr: tc.provided}
 			kube := fake.NewClientset(kubeletNode("n1", pid("i-0a000000000000001"), ann))
-			runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign})
+			runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign, Families: tc.families})
 			if tc.want == nil {
 				ev := waitEvent(t, kube, "n1", ReasonNodeIPNotFound)
 				if ev.Type != v1.EventTypeWarning || !strings.Contains(ev.Message, tc.provided) {
