@@ -199,10 +199,13 @@ func (c *Controller) memoOf(node, eni string) assignMemo {
 // remember records an assign call's outcome: the values EC2 accepted, or
 // the value it refused as in use (held by another ENI, or holder unseen).
 func (c *Controller) remember(node, eni string, d decision, res ec2.Assigned, err error) {
+	// Count the calls made: AssignIPv6Explicit asks for the address first
+	// and makes no prefix call when that one fails.
+	addrFailed := d.Addr.IsValid() && !slices.Contains(res.Addresses, d.Addr)
 	if d.Addr.IsValid() {
 		assignments.WithLabelValues("address", outcome(errFor(err, res.Addresses, d.Addr))).Inc()
 	}
-	if d.Prefix.IsValid() {
+	if d.Prefix.IsValid() && !addrFailed {
 		assignments.WithLabelValues("prefix", outcome(errFor(err, res.Prefixes, d.Prefix))).Inc()
 	}
 	c.memoMu.Lock()

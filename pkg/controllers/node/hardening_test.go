@@ -121,6 +121,11 @@ func TestFailureReportedOnce(t *testing.T) {
 	if got := metricSum(t, "cloudprovider_aws_node_sync_errors_total", map[string]string{"reason": ReasonIPv6AssignmentFailed}); got != before+1 {
 		t.Errorf("metric %v, want %v", got, before+1)
 	}
+	// A message that already names the code inside gets it in front, once.
+	ne := failure(ReasonDescribeFailed, cause, "describe instance: %s", "UnauthorizedOperation: denied").(*nodeError)
+	if ne.msg != "UnauthorizedOperation: describe instance: denied" {
+		t.Errorf("message %q, want the code first, once", ne.msg)
+	}
 	c.report(node, errStillChoosing)
 	if ev := recorded(c); len(ev) != 0 {
 		t.Errorf("a plain error made events %v", ev)

@@ -268,12 +268,13 @@ func (e *nodeError) Error() string { return e.reason + ": " + e.msg }
 
 func (e *nodeError) Unwrap() error { return e.cause }
 
-// failure builds a nodeError whose message carries the AWS error code of
-// cause when there is one.
+// failure builds a nodeError whose message starts with the AWS error code
+// of cause when there is one.
 func failure(reason string, cause error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
-	if code := ec2.ErrorCode(cause); code != "" && !strings.Contains(msg, code) {
-		msg = code + ": " + msg
+	if code := ec2.ErrorCode(cause); code != "" && !strings.HasPrefix(msg, code) {
+		// The code leads (events aggregate and read by it), once.
+		msg = code + ": " + strings.Replace(msg, code+": ", "", 1)
 	}
 	return &nodeError{reason: reason, msg: msg, cause: cause}
 }
