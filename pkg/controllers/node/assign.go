@@ -251,9 +251,12 @@ func errFor[T comparable](err error, accepted []T, v T) error {
 	return err
 }
 
+// forgetMemo drops what only an uninitialized node needs: the assign memo
+// and the record of status writes.
 func (c *Controller) forgetMemo(node string) {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
 	delete(c.memo, node)
+	delete(c.status, node)
 	c.recordSizesLocked()
 }

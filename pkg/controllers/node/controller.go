@@ -115,6 +115,10 @@ type Controller struct {
 	// gone holds, for initialized nodes, when a describe first failed to show
 	// the IPv6 address the Node publishes first (see keepIPv6).
 	gone map[string]time.Time
+	// status holds the addresses this process wrote to a node not yet
+	// initialized, so a retry does not write them again while the informer
+	// lags.
+	status map[string]statusWrite
 }
 
 // expectation is a node write the informer cache may not show yet.
@@ -153,6 +157,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 		memo:     map[string]*assignMemo{},
 		done:     map[string]expectation{},
 		gone:     map[string]time.Time{},
+		status:   map[string]statusWrite{},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](backoffBase, backoffMax),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: ControllerName},

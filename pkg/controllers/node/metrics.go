@@ -41,7 +41,7 @@ var (
 	stateEntries = metrics.NewGaugeVec(&metrics.GaugeOpts{
 		Namespace: metricsNamespace, Subsystem: "node_controller",
 		Name:           "state_entries",
-		Help:           "Entries in the node controller's per-node maps (memo: assignments of nodes not yet initialized; done: initializations the informer has not shown yet; gone: initialized nodes whose published IPv6 address EC2 did not show).",
+		Help:           "Entries in the node controller's per-node maps (memo: assignments of nodes not yet initialized; done: initializations the informer has not shown yet; gone: initialized nodes whose published IPv6 address EC2 did not show; status: status writes of nodes not yet initialized).",
 		StabilityLevel: metrics.ALPHA,
 	}, []string{"map"})
 	syncErrors = metrics.NewCounterVec(&metrics.CounterOpts{

@@ -1,5 +1,13 @@
 package node
 
+import (
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/addresses"
+)
+
 // forgetNode removes everything this process remembers about a deleted node.
 func (c *Controller) forgetNode(name string) {
 	c.memoMu.Lock()
@@ -7,6 +15,7 @@ func (c *Controller) forgetNode(name string) {
 	delete(c.memo, name)
 	delete(c.done, name)
 	delete(c.gone, name)
+	delete(c.status, name)
 	c.recordSizesLocked()
 }
 
@@ -25,7 +34,7 @@ func (c *Controller) settled(name string) {
 func (c *Controller) StateSizes() map[string]int {
 	c.memoMu.Lock()
 	defer c.memoMu.Unlock()
-	return map[string]int{"memo": len(c.memo), "done": len(c.done), "gone": len(c.gone)}
+	return map[string]int{"memo": len(c.memo), "done": len(c.done), "gone": len(c.gone), "status": len(c.status)}
 }
 
 // recordSizesLocked exports the map sizes; memoMu must be held.
@@ -33,4 +42,29 @@ func (c *Controller) recordSizesLocked() {
 	stateEntries.WithLabelValues("memo").Set(float64(len(c.memo)))
 	stateEntries.WithLabelValues("done").Set(float64(len(c.done)))
 	stateEntries.WithLabelValues("gone").Set(float64(len(c.gone)))
+	stateEntries.WithLabelValues("status").Set(float64(len(c.status)))
+}
+
+// statusWrite is a status write of this process the informer may not show
+// yet.
+type statusWrite struct {
+	addrs []v1.NodeAddress
+	at    time.Time
+}
+
+// wroteStatus reports whether this process wrote exactly addrs to the node's
+// status within expectationTTL, until the node is initialized.
+func (c *Controller) wroteStatus(name string, addrs []v1.NodeAddress) bool {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	w, ok := c.status[name]
+	return ok && c.now().Sub(w.at) < expectationTTL && addresses.Equal(w.addrs, addrs)
+}
+
+// recordStatus remembers a status write until the node is initialized.
+func (c *Controller) recordStatus(name string, addrs []v1.NodeAddress) {
+	c.memoMu.Lock()
+	defer c.memoMu.Unlock()
+	c.status[name] = statusWrite{addrs: addrs, at: c.now()}
+	c.recordSizesLocked()
 }

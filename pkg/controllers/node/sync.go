@@ -112,7 +112,9 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	}
 	p.addrs = addrs
 
-	if !addresses.Equal(node.Status.Addresses, addrs) {
+	// The informer may not show this process's own status write yet (a
+	// retry after a conflicting spec patch): write the addresses once.
+	if !addresses.Equal(node.Status.Addresses, addrs) && !c.wroteStatus(node.Name, addrs) {
 		written, err := c.patchStatus(ctx, node, addrs)
 		if apierrors.IsNotFound(err) {
 			return 0, nil // deleted meanwhile
@@ -120,6 +122,7 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		if err != nil {
 			return 0, failure(ReasonAPIWriteFailed, err, "patch node status: %v", err)
 		}
+		c.recordStatus(node.Name, addrs)
 		node = written
 	}
 	updated, err := c.patchSpec(ctx, node, &p)
