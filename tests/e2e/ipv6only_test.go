@@ -81,9 +81,7 @@ func TestIPv6OnlyWorld(t *testing.T) {
 		ipv6OnlyWorld(t)
 		return
 	}
-	if os.Getenv("AWS_IPV6_CCM_E2E") == "" {
-		t.Skip("e2e tests run under `make test` (set AWS_IPV6_CCM_E2E=1 after `make build tools`)")
-	}
+	requireE2E(t)
 	unshare, err := exec.LookPath("unshare")
 	if err == nil && os.Geteuid() != 0 {
 		err = errors.New("not root: unshare --net needs CAP_SYS_ADMIN")
@@ -92,7 +90,7 @@ func TestIPv6OnlyWorld(t *testing.T) {
 		_, err = exec.LookPath("ip")
 	}
 	if err != nil {
-		if os.Getenv("CI") != "" {
+		if ciMode() {
 			t.Fatalf("the IPv6-only world cannot run in CI: %v", err)
 		}
 		t.Skipf("IPv6-only world needs root, unshare and ip: %v", err)
