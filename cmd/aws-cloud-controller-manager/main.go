@@ -57,7 +57,12 @@ func newCommand() (*cobra.Command, error) {
 	taggingOpts.AddFlags(fss.FlagSet("tagging controller"))
 	aliases := names.CCMControllerAliases()
 	aliases[tagging.ControllerName] = tagging.ControllerName
-	cmd := app.NewCloudControllerManagerCommand(opts, cloudInitializer, controllerInitializers(taggingOpts),
+	var cmd *cobra.Command
+	initCloud := func(c *config.CompletedConfig) cloudprovider.Interface {
+		warnNoEffect(cmd.Flags(), c)
+		return cloudInitializer(c)
+	}
+	cmd = app.NewCloudControllerManagerCommand(opts, initCloud, controllerInitializers(taggingOpts),
 		aliases, fss, wait.NeverStop)
 	cmd.Use = "aws-cloud-controller-manager"
 	return cmd, nil
