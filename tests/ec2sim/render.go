@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -141,6 +142,21 @@ func (inst *instance) primaryENI() *eni {
 	return best
 }
 
+// publicDNSName is an instance's public DNS hostname, as AWS documents it:
+// only while running with a public IPv4 address in a VPC with DNS hostnames
+// on; ec2-<address with dashes>.compute-1.amazonaws.com in us-east-1,
+// ec2-<address with dashes>.<region>.compute.amazonaws.com elsewhere.
+func (w *world) publicDNSName(inst *instance, state string) string {
+	if inst.publicIP == "" || state != "running" || !inst.subnet.vpc.dnsHostnames {
+		return ""
+	}
+	host := "ec2-" + strings.ReplaceAll(inst.publicIP, ".", "-")
+	if w.region == "us-east-1" {
+		return host + ".compute-1.amazonaws.com"
+	}
+	return host + "." + w.region + ".compute.amazonaws.com"
+}
+
 // renderInstance writes one instancesSet item as seen at time at.
 func (w *world) renderInstance(x xw, inst *instance, at time.Time) {
 	state := inst.stateAt(at)
@@ -156,7 +172,7 @@ func (w *world) renderInstance(x xw, inst *instance, at time.Time) {
 		x.WriteString("<privateDnsName/><dnsName/>")
 	} else {
 		x.el("privateDnsName", inst.dns)
-		x.WriteString("<dnsName/>")
+		x.el("dnsName", w.publicDNSName(inst, state))
 	}
 	x.el("reason", "")
 	x.elInt("amiLaunchIndex", 0)

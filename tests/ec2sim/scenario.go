@@ -54,6 +54,10 @@ type VPC struct {
 	CIDR     string            `json:"cidr,omitempty"`
 	IPv6CIDR string            `json:"ipv6CIDR,omitempty"`
 	Tags     map[string]string `json:"tags,omitempty"`
+	// DNSHostnames is the VPC's enableDnsHostnames attribute (off by
+	// default in a VPC one creates): with it on, instances with a public
+	// IPv4 address get a public DNS name (dnsName).
+	DNSHostnames bool `json:"dnsHostnames,omitempty"`
 }
 
 // Subnet lives in one zone of one VPC; IPv6CIDR, when set, is a /64.

@@ -69,6 +69,7 @@ var actions = map[string]action{
 	"DescribeVpcs":              {handle: describeVpcs},
 	"DescribeAvailabilityZones": {handle: describeAvailabilityZones},
 	"DescribeInstanceTypes":     {handle: describeInstanceTypes},
+	"DescribeInstanceTopology":  {handle: describeInstanceTopology},
 	"AssignIpv6Addresses":       {handle: assignIpv6Addresses, mutating: true},
 	"UnassignIpv6Addresses":     {handle: unassignIpv6Addresses, mutating: true},
 	"CreateTags":                {handle: createTags, mutating: true},

@@ -54,7 +54,8 @@ func splitmix(x uint64) uint64 {
 type zone struct{ name, id string }
 
 type vpc struct {
-	id   string
+	id           string
+	dnsHostnames bool
 	cidr netip.Prefix
 	v6   netip.Prefix
 	tags map[string]string
@@ -244,7 +245,7 @@ func (w *world) buildNetwork(s *Scenario) error {
 		vpcs = []VPC{{CIDR: "10.0.0.0/16", IPv6CIDR: "2600:1f18:4000:a900::/56"}}
 	}
 	for _, v := range vpcs {
-		nv := &vpc{id: v.ID, tags: cloneTags(v.Tags)}
+		nv := &vpc{id: v.ID, tags: cloneTags(v.Tags), dnsHostnames: v.DNSHostnames}
 		if nv.id == "" {
 			nv.id = w.newID("vpc-")
 		} else if err := w.claimID(nv.id); err != nil {

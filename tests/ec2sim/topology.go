@@ -1,0 +1,102 @@
+package ec2sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net/http"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// topologyFamilies are the instance families AWS documents as supported by
+// DescribeInstanceTopology ("Prerequisites for Amazon EC2 instance
+// topology"); instances of other types are simply not listed.
+var topologyFamilies = []string{
+	"hpc6a", "hpc6id", "hpc7a", "hpc7g",
+	"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200",
+	"trn1", "trn1n", "trn2", "trn2u",
+}
+
+var typeFamilyRe = regexp.MustCompile(`^([a-z0-9-]+)\.`)
+
+func topologySupported(typ string) bool {
+	m := typeFamilyRe.FindStringSubmatch(typ)
+	return m != nil && slices.Contains(topologyFamilies, m[1])
+}
+
+// networkNodes returns an instance's three network node IDs, top layer
+// first: stable per instance, shared by 64 (layer 1) and 8 (layer 2)
+// instances of a zone in launch order, and by none at layer 3 beyond pairs.
+func (w *world) networkNodes(inst *instance) []string {
+	id := func(layer, group int) string {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%s/%s/%d/%d", w.account, inst.subnet.zone.id, layer, group)
+		return fmt.Sprintf("nn-%017x", h.Sum64())
+	}
+	return []string{id(1, inst.seq/64), id(2, inst.seq/8), id(3, inst.seq/2)}
+}
+
+var topologyFilters = map[string]fieldFunc[*instance]{
+	"availability-zone": func(_ *world, i *instance, _ time.Time) []string { return []string{i.subnet.zone.name} },
+	"zone-id":           func(_ *world, i *instance, _ time.Time) []string { return []string{i.subnet.zone.id} },
+	"instance-type":     func(_ *world, i *instance, _ time.Time) []string { return []string{i.typ} },
+}
+
+// describeInstanceTopology lists running instances of supported types:
+// at most 100 InstanceId.N, MaxResults 1-100 (default 20) only without IDs.
+// Unknown IDs are left out of the answer; malformed ones are refused.
+func describeInstanceTopology(w *world, p *params, rc reqCtx) *apiError {
+	if err := p.checkKnown([]string{"InstanceId.#", "GroupName.#", "Filter.#.Name", "Filter.#.Value.#", "MaxResults", "NextToken"}); err != nil {
+		return err
+	}
+	ids := p.list("InstanceId")
+	if len(ids) > 100 {
+		return badValue("The maximum number of instance IDs (100) was exceeded: %d", len(ids))
+	}
+	for _, id := range ids {
+		if !instanceIDRe.MatchString(id) {
+			return errf(http.StatusBadRequest, "InvalidInstanceID.Malformed", "Invalid id: %q", id)
+		}
+	}
+	fs, err := p.filters()
+	if err != nil {
+		return err
+	}
+	match, err := compileFilters(fs, topologyFilters, nil)
+	if err != nil {
+		return err
+	}
+	pg, err := parsePaging(p, "DescribeInstanceTopology", 1, 100, len(ids) > 0, "instanceIds")
+	if err != nil {
+		return err
+	}
+	if pg.max == 0 && len(ids) == 0 {
+		pg.max = 20
+	}
+	groups := p.list("GroupName")
+	out, next := page(w.instances, func(i *instance) int { return i.seq }, func(i *instance) bool {
+		return (len(ids) == 0 || slices.Contains(ids, i.id)) && len(groups) == 0 &&
+			topologySupported(i.typ) && i.stateAt(rc.at) == "running" && match(w, i, rc.at)
+	}, pg)
+	x := rc.x
+	x.open("instanceSet")
+	for _, i := range out {
+		x.open("item")
+		x.el("instanceId", i.id)
+		x.el("instanceType", i.typ)
+		x.open("networkNodeSet")
+		for _, nn := range w.networkNodes(i) {
+			x.el("item", nn)
+		}
+		x.close("networkNodeSet")
+		x.el("availabilityZone", i.subnet.zone.name)
+		x.el("zoneId", i.subnet.zone.id)
+		x.close("item")
+	}
+	x.close("instanceSet")
+	if next != "" {
+		x.el("nextToken", next)
+	}
+	return nil
+}
