@@ -56,9 +56,9 @@ type zone struct{ name, id string }
 type vpc struct {
 	id           string
 	dnsHostnames bool
-	cidr netip.Prefix
-	v6   netip.Prefix
-	tags map[string]string
+	cidr         netip.Prefix
+	v6           netip.Prefix
+	tags         map[string]string
 }
 
 type subnet struct {
