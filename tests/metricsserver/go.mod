@@ -10,7 +10,10 @@ require (
 	k8s.io/cloud-provider v0.37.2
 )
 
-require golang.org/x/tools v0.50.0 // indirect
+require (
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/tools v0.50.0 // indirect
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2 v1.48.0 // indirect
