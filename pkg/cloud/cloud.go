@@ -101,6 +101,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
 			return nil, fmt.Errorf("build ec2 client: %w", err)
 		}
 	}
+	if cfg.TopologyPattern != nil {
+		c.ec2.SetTopologyPattern(cfg.TopologyPattern)
+	}
 	if c.clusterID == "" && md != nil && md.InstanceID != "" {
 		id, err := c.clusterIDFromTags(ctx, md.InstanceID)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,10 @@ type Config struct {
 	IMDSEndpointMode string
 	// EC2DualStackEndpoint selects ec2.<region>.api.aws.
 	EC2DualStackEndpoint bool
+	// TopologyPattern (SupportedTopologyInstanceTypePattern) selects the
+	// instance types asked for network topology labels; nil means
+	// ec2.DefaultTopologyPattern.
+	TopologyPattern *regexp.Regexp
 	// ServiceOverrides holds the [ServiceOverride "N"] sections, sorted by N.
 	ServiceOverrides []ServiceOverride
 }
@@ -122,7 +127,6 @@ func (f *fileConfig) ignoredKeys() []string {
 		"ElbSecurityGroup": g.ElbSecurityGroup, "ClusterServiceLoadBalancerHealthProbeMode": g.ClusterServiceLoadBalancerHealthProbeMode,
 		"ClusterServiceSharedLoadBalancerHealthProbePort": g.ClusterServiceSharedLoadBalancerHealthProbePort,
 		"ClusterServiceSharedLoadBalancerHealthProbePath": g.ClusterServiceSharedLoadBalancerHealthProbePath,
-		"SupportedTopologyInstanceTypePattern":            g.SupportedTopologyInstanceTypePattern,
 		"NLBSecurityGroupMode":                            g.NLBSecurityGroupMode,
 	} {
 		if v != "" {
@@ -239,6 +243,14 @@ func ParseConfig(r io.Reader, getenv func(string) string) (*Config, []string, er
 	if v := g.DisableSecurityGroupIngress; v != "" {
 		if _, err := strconv.ParseBool(strings.TrimSpace(v)); err != nil {
 			bad("DisableSecurityGroupIngress", "invalid value %q", v)
+		}
+	}
+
+	if v := strings.TrimSpace(g.SupportedTopologyInstanceTypePattern); v != "" {
+		if re, err := regexp.Compile(v); err != nil {
+			bad("SupportedTopologyInstanceTypePattern", "invalid regular expression %q: %v", v, err)
+		} else {
+			cfg.TopologyPattern = re
 		}
 	}
 

@@ -104,6 +104,7 @@ type Client struct {
 	credits  map[string]int // ENI ID → assign calls already rate-limited by ReserveAssign
 
 	subnets subnetCache
+	topo    topology // batched DescribeInstanceTopology (topology.go)
 }
 
 // New builds a Client from the SDK's default configuration chain

@@ -132,6 +132,7 @@ func (i *Instance) clone() *Instance {
 			c.Tags[k] = v
 		}
 	}
+	c.NetworkNodes = slices.Clone(i.NetworkNodes)
 	c.ENIs = make([]ENI, len(i.ENIs))
 	for k, e := range i.ENIs {
 		e.PrivateIPv4 = slices.Clone(e.PrivateIPv4)

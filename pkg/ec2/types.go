@@ -35,6 +35,10 @@ type Instance struct {
 	PublicDNSName  string
 	LaunchTime     time.Time
 	Tags           map[string]string
+	// NetworkNodes are the instance's network nodes from
+	// DescribeInstanceTopology, top layer first; describes leave it empty
+	// and the node controller fills a copy at initialization.
+	NetworkNodes []string
 	// ENIs are sorted by network card index, then device index.
 	ENIs []ENI
 }

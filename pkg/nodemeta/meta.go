@@ -2,6 +2,7 @@ package nodemeta
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	v1 "k8s.io/api/core/v1"
@@ -12,6 +13,10 @@ import (
 
 // LabelZoneID is the node label holding the zone ID, as upstream sets it.
 const LabelZoneID = "topology.k8s.aws/zone-id"
+
+// LabelNetworkNodePrefix + "1", "2", "3"... hold an instance's network nodes
+// from DescribeInstanceTopology, top layer first, as upstream sets them.
+const LabelNetworkNodePrefix = "topology.k8s.aws/network-node-layer-"
 
 // Mode says what the node controller does about a node's IPv6 address and
 // /80 prefix: the cloud config's IPv6PrefixDelegation.
@@ -47,8 +52,9 @@ func ProviderID(inst *ec2.Instance) string { return providerid.Format(inst.Zone,
 
 // Labels returns the labels upstream's node controller and AWS provider set
 // on a node of inst: instance type and zone (GA and beta), region (GA and
-// beta) when known, and the zone ID unless the node already carries one
-// (upstream never overwrites it).
+// beta) when known, the zone ID unless the node already carries one
+// (upstream never overwrites it), and the network node layers of
+// inst.NetworkNodes unless the node carries layer 1 already.
 func Labels(node *v1.Node, inst *ec2.Instance, region string) map[string]string {
 	want := map[string]string{}
 	if inst.Type != "" {
@@ -65,6 +71,12 @@ func Labels(node *v1.Node, inst *ec2.Instance, region string) map[string]string 
 	}
 	if _, ok := node.Labels[LabelZoneID]; !ok && inst.ZoneID != "" {
 		want[LabelZoneID] = inst.ZoneID
+	}
+	// Like upstream, never overwrite topology labels already set.
+	if _, ok := node.Labels[LabelNetworkNodePrefix+"1"]; !ok {
+		for i, nn := range inst.NetworkNodes {
+			want[LabelNetworkNodePrefix+strconv.Itoa(i+1)] = nn
+		}
 	}
 	return want
 }

@@ -82,6 +82,7 @@ type EC2 interface {
 	AssignIPv6Explicit(ctx context.Context, eniID string, addr netip.Addr, prefix netip.Prefix) (ec2.Assigned, error)
 	ReserveAssign(ctx context.Context, eniID string, calls int) error
 	ReleaseAssign(eniID string)
+	NetworkNodes(ctx context.Context, id, instanceType string) ([]string, error)
 	Expect(key, id, privateDNSName string)
 	Unexpect(key string)
 	Forget(id string)

@@ -89,6 +89,13 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 	if _, err := c.addressesFor(node, inst, false); err != nil {
 		return 0, err
 	}
+	// Network topology labels go in the same spec write as the zone
+	// labels; only types that may have a topology are asked, in batches.
+	if _, ok := node.Labels[nodemeta.LabelNetworkNodePrefix+"1"]; !ok {
+		if inst.NetworkNodes, err = c.cloud.NetworkNodes(ctx, inst.ID, inst.Type); err != nil {
+			return 0, fmt.Errorf("network topology of instance %s: %w", inst.ID, err)
+		}
+	}
 	p := plan{inst: inst, tainted: hasCloudTaint(node)}
 	view := inst
 	if c.ipv6() {
