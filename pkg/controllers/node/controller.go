@@ -14,6 +14,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -295,6 +296,13 @@ func (c *Controller) next(ctx context.Context) bool {
 	}
 	defer c.queue.Done(key)
 	after, err := c.sync(ctx, key)
+	// A node deleted while it was synced: the delete handler may have run
+	// before the sync recorded anything (a memo, an expectation); drop it.
+	if _, gerr := c.lister.Get(key); apierrors.IsNotFound(gerr) {
+		c.forgetNode(key)
+		c.queue.Forget(key)
+		return true
+	}
 	switch {
 	case err != nil:
 		if node, gerr := c.lister.Get(key); gerr == nil {
