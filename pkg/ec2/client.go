@@ -102,6 +102,8 @@ type Client struct {
 
 	creditMu sync.Mutex
 	credits  map[string]int // ENI ID → assign calls already rate-limited by ReserveAssign
+	// returnedTokens holds the mutating tokens ReleaseAssign gave back.
+	returnedTokens returnedPool
 
 	subnets subnetCache
 	topo    topology // batched DescribeInstanceTopology (topology.go)

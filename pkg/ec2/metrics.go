@@ -107,7 +107,7 @@ func RegisterMetrics() {
 	registerOnce.Do(func() {
 		legacyregistry.MustRegister(apiRequests, apiAttempts, apiDuration, apiThrottled,
 			rateLimitWait, instanceBatchSize, instanceCacheHits,
-			instanceCacheEntries, instanceCacheIndexEntries, instanceExpectations, instanceLookupsPending)
+			instanceCacheEntries, instanceCacheIndexEntries, instanceExpectations, instanceLookupsPending, assignCreditENIs)
 	})
 }
 
