@@ -1,18 +1,15 @@
 package e2e
 
 import (
-	"cmp"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/providerid"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/e2e/harness"
-	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/ec2sim"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/upstream"
 )
 
 // ipv4CloudConfig turns IPv6 off: upstream cloud-provider-aws's defaults, spelled out.
@@ -20,27 +17,6 @@ const ipv4CloudConfig = `[Global]
 NodeIPFamilies=ipv4
 IPv6PrefixDelegation=off
 `
-
-// upstreamIPv4Addresses is what upstream's node controller publishes for an
-// instance with NodeIPFamilies=ipv4: every private IPv4 of every ENI
-// (ordered by network card and device index) as InternalIP, then the
-// private DNS name as InternalDNS and Hostname. The demo scenario's
-// instances have no public IPv4 or DNS name, so no External* addresses.
-func upstreamIPv4Addresses(in ec2sim.InstanceState) []corev1.NodeAddress {
-	enis := slices.Clone(in.ENIs)
-	slices.SortStableFunc(enis, func(a, b ec2sim.ENIState) int {
-		return cmp.Or(cmp.Compare(a.NetworkCardIndex, b.NetworkCardIndex), cmp.Compare(a.DeviceIndex, b.DeviceIndex))
-	})
-	var out []corev1.NodeAddress
-	for _, e := range enis {
-		for _, ip := range e.PrivateIPs {
-			out = append(out, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: ip})
-		}
-	}
-	return append(out,
-		corev1.NodeAddress{Type: corev1.NodeInternalDNS, Address: in.PrivateDNSName},
-		corev1.NodeAddress{Type: corev1.NodeHostName, Address: in.PrivateDNSName})
-}
 
 // TestIPv4Mode: with IPv6 off, every node (the one in the IPv4-only subnet
 // too) is initialized as upstream cloud-provider-aws initializes it, with no
@@ -67,7 +43,7 @@ func TestIPv4Mode(t *testing.T) {
 		spec := harness.NodeSpec{Name: in.PrivateDNSName, Ready: true}
 		// Some kubelets are started with --provider-id, most are found by name.
 		if in.ID == "i-0a0000000000000c1" || in.ID == "i-0e0000000000000e1" {
-			spec.ProviderID = providerid.Format(in.Zone, in.ID)
+			spec.ProviderID = upstream.ProviderID(in)
 		}
 		if _, err := w.CreateNode(ctx, spec); err != nil {
 			t.Fatal(err)
@@ -85,14 +61,15 @@ func TestIPv4Mode(t *testing.T) {
 
 	for name, node := range nodes {
 		in := instanceByID(w, ids[name])
-		if want := providerid.Format(in.Zone, in.ID); node.Spec.ProviderID != want {
+		if want := upstream.ProviderID(in); node.Spec.ProviderID != want {
 			t.Errorf("%s: providerID %q, want %q", name, node.Spec.ProviderID, want)
 		}
-		if node.Labels["topology.kubernetes.io/zone"] != in.Zone || node.Labels["topology.kubernetes.io/region"] != "eu-west-1" ||
-			node.Labels["node.kubernetes.io/instance-type"] != in.Type || node.Labels["topology.k8s.aws/zone-id"] == "" {
-			t.Errorf("%s: labels %v", name, node.Labels)
+		for k, v := range upstream.Labels(in, before.Region) {
+			if node.Labels[k] != v {
+				t.Errorf("%s: label %s = %q, want %q; labels %v", name, k, node.Labels[k], v, node.Labels)
+			}
 		}
-		if want := upstreamIPv4Addresses(in); !reflect.DeepEqual(node.Status.Addresses, want) {
+		if want := upstream.IPv4Addresses(in); !reflect.DeepEqual(node.Status.Addresses, want) {
 			t.Errorf("%s: addresses\n got  %v\n want %v", name, node.Status.Addresses, want)
 		}
 		if node.Spec.PodCIDR != "" || len(node.Spec.PodCIDRs) != 0 {

@@ -32,6 +32,9 @@ type InstanceState struct {
 	PrivateIP      string            `json:"privateIP"` // empty without IPv4
 	Subnet         string            `json:"subnet"`
 	Zone           string            `json:"zone"`
+	ZoneID         string            `json:"zoneID"`
+	PublicIP       string            `json:"publicIP,omitempty"`      // empty unless running with one
+	PublicDNSName  string            `json:"publicDNSName,omitempty"` // as DescribeInstances' dnsName
 	Tags           map[string]string `json:"tags,omitempty"`
 	ENIs           []ENIState        `json:"enis"`
 }
@@ -71,8 +74,12 @@ func (s *Sim) State() State {
 	}
 	for _, inst := range w.instances {
 		is := InstanceState{ID: inst.id, Type: inst.typ, State: inst.state(), PrivateDNSName: inst.dns,
-			Subnet: inst.subnet.id, Zone: inst.subnet.zone.name,
-			Tags: maps.Clone(inst.tags), ENIs: []ENIState{}}
+			Subnet: inst.subnet.id, Zone: inst.subnet.zone.name, ZoneID: inst.subnet.zone.id,
+			PublicDNSName: w.publicDNSName(inst, inst.state()),
+			Tags:          maps.Clone(inst.tags), ENIs: []ENIState{}}
+		if inst.publicIP != "" && inst.state() == "running" {
+			is.PublicIP = inst.publicIP
+		}
 		if inst.privateIP.IsValid() {
 			is.PrivateIP = inst.privateIP.String()
 		}

@@ -14,6 +14,7 @@ import (
 	controllersmetrics "k8s.io/component-base/metrics/prometheus/controllers"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/cloud"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/upstream"
 )
 
 // runUpstream runs k8s.io/cloud-provider's own node controller with our AWS
@@ -38,17 +39,25 @@ func runUpstream(t *testing.T, kube *fake.Clientset, provider *cloud.Cloud) {
 }
 
 // TestIPv4ModeMatchesUpstream initializes the same kubelet Nodes with our
-// controller in mode off and with upstream's controller, against the same
-// ec2sim, and compares the results field by field.
+// controller in mode off and with k8s.io/cloud-provider's own controller
+// (on our provider), against the same ec2sim, and checks both against
+// tests/upstream's model of cloud-provider-aws, computed from ec2sim's state:
+// addresses, labels, providerID, taints and annotations.
 func TestIPv4ModeMatchesUpstream(t *testing.T) {
 	sim := startSim(t, world)
-	nodes := map[string]string{ // node name -> providerID
-		"n1":                        pid("i-0a000000000000001"),
-		"n3":                        pid("i-0a000000000000003"),
-		"ip-10-0-1-12.ec2.internal": "",
+	nodes := map[string]string{ // node name -> instance
+		"n1":                        "i-0a000000000000001",
+		"n3":                        "i-0a000000000000003", // two ENIs, device index 1 listed first
+		"ip-10-0-1-12.ec2.internal": "i-0a000000000000002", // found by private DNS name
 	}
+	state := sim.State()
 	ours, theirs := fake.NewClientset(), fake.NewClientset()
-	for name, p := range nodes {
+	for name, id := range nodes {
+		in, _ := state.Instance(id)
+		p := upstream.ProviderID(in)
+		if name == in.PrivateDNSName {
+			p = ""
+		}
 		for _, kube := range []*fake.Clientset{ours, theirs} {
 			if _, err := kube.CoreV1().Nodes().Create(t.Context(), kubeletNode(name, p, nil), metav1.CreateOptions{}); err != nil {
 				t.Fatalf("create node: %v", err)
@@ -64,25 +73,30 @@ func TestIPv4ModeMatchesUpstream(t *testing.T) {
 	}
 	runUpstream(t, theirs, provider)
 
-	for name := range nodes {
+	for name, id := range nodes {
+		in, _ := state.Instance(id)
+		wantLabels := upstream.Labels(in, state.Region)
+		wantLabels[v1.LabelHostname], wantLabels[v1.LabelOSStable] = name, "linux" // kubelet's own
 		got := waitInitialized(t, ours, name)
 		// Upstream removes the taint first and writes addresses after.
 		waitFor(t, "upstream addresses of "+name, func() bool { return firstInternalIP(getNode(t, theirs, name)) != "" })
-		want := getNode(t, theirs, name)
-		if !slicesEqual(got.Status.Addresses, want.Status.Addresses) {
-			t.Errorf("%s addresses\n ours     %v\n upstream %v", name, got.Status.Addresses, want.Status.Addresses)
-		}
-		if !mapsEqual(got.Labels, want.Labels) {
-			t.Errorf("%s labels\n ours     %v\n upstream %v", name, got.Labels, want.Labels)
-		}
-		if got.Spec.ProviderID != want.Spec.ProviderID || got.Spec.PodCIDR != "" || len(got.Spec.PodCIDRs) != 0 {
-			t.Errorf("%s spec: providerID %q (upstream %q) podCIDR %q %v", name, got.Spec.ProviderID, want.Spec.ProviderID, got.Spec.PodCIDR, got.Spec.PodCIDRs)
-		}
-		if len(got.Spec.Taints) != len(want.Spec.Taints) || len(got.Spec.Taints) != 1 || got.Spec.Taints[0].Key != want.Spec.Taints[0].Key {
-			t.Errorf("%s taints: ours %v upstream %v", name, got.Spec.Taints, want.Spec.Taints)
-		}
-		if len(got.Annotations) != len(want.Annotations) {
-			t.Errorf("%s annotations: ours %v upstream %v", name, got.Annotations, want.Annotations)
+		for side, n := range map[string]*v1.Node{"ours": got, "upstream's framework": getNode(t, theirs, name)} {
+			if want := upstream.IPv4Addresses(in); !slicesEqual(n.Status.Addresses, want) {
+				t.Errorf("%s, %s: addresses\n got  %v\n want %v", side, name, n.Status.Addresses, want)
+			}
+			if !mapsEqual(n.Labels, wantLabels) {
+				t.Errorf("%s, %s: labels\n got  %v\n want %v", side, name, n.Labels, wantLabels)
+			}
+			if want := upstream.ProviderID(in); n.Spec.ProviderID != want || n.Spec.PodCIDR != "" || len(n.Spec.PodCIDRs) != 0 {
+				t.Errorf("%s, %s: providerID %q (want %q), podCIDR %q %v (want none)", side, name, n.Spec.ProviderID, want, n.Spec.PodCIDR, n.Spec.PodCIDRs)
+			}
+			// Only kubelet's other taint is left.
+			if len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Key != "example.com/other" {
+				t.Errorf("%s, %s: taints %v, want only example.com/other", side, name, n.Spec.Taints)
+			}
+			if len(n.Annotations) != 0 {
+				t.Errorf("%s, %s: annotations %v, want none", side, name, n.Annotations)
+			}
 		}
 	}
 	if m := sim.MutatingCalls(); m != 0 {
