@@ -3,6 +3,7 @@ package cloud_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/cloud"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/ec2sim"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/upstream"
 )
 
 func instanceID(n int) string { return fmt.Sprintf("i-0%016x", n+1) }
@@ -146,15 +148,24 @@ func TestInstancesV2States(t *testing.T) {
 	if err != nil {
 		t.Fatalf("InstanceMetadata: %v", err)
 	}
-	wantPID := "aws:///" + md.Zone + "/" + instanceID(1)
-	if md.ProviderID != wantPID || md.InstanceType != "m5.large" || md.Region != sim.Region() || md.AdditionalLabels[cloud.LabelZoneID] == "" {
-		t.Errorf("metadata %+v", md)
+	// Expected values from ec2sim's state and tests/upstream's model.
+	in, _ := sim.State().Instance(instanceID(1))
+	wantPID := upstream.ProviderID(in)
+	if md.ProviderID != wantPID || md.InstanceType != in.Type || md.Zone != in.Zone || md.Region != sim.Region() ||
+		!maps.Equal(md.AdditionalLabels, map[string]string{cloud.LabelZoneID: in.ZoneID}) {
+		t.Errorf("metadata %+v, want providerID %s, type %s, zone %s (%s)", md, wantPID, in.Type, in.Zone, in.ZoneID)
 	}
-	if len(md.NodeAddresses) < 2 || md.NodeAddresses[0].Type != v1.NodeInternalIP || !strings.Contains(md.NodeAddresses[0].Address, ":") {
-		t.Errorf("addresses not IPv6 first: %v", md.NodeAddresses)
+	// NodeIPFamilies ipv6, ipv4: each ENI's primary IPv6 address, then upstream's IPv4 list.
+	var want []v1.NodeAddress
+	for _, e := range in.ENIs {
+		for _, a := range e.IPv6 {
+			if a.Primary || len(e.IPv6) == 1 {
+				want = append(want, v1.NodeAddress{Type: v1.NodeInternalIP, Address: a.Address})
+			}
+		}
 	}
-	if !slices.ContainsFunc(md.NodeAddresses, func(a v1.NodeAddress) bool { return a.Type == v1.NodeInternalDNS && a.Address == dnsName(1) }) {
-		t.Errorf("no InternalDNS in %v", md.NodeAddresses)
+	if want = append(want, upstream.IPv4Addresses(in)...); !slices.Equal(md.NodeAddresses, want) {
+		t.Errorf("addresses\n got  %v\n want %v", md.NodeAddresses, want)
 	}
 	labelled := node("x", wantPID)
 	labelled.Labels = map[string]string{cloud.LabelZoneID: "already"}
