@@ -60,15 +60,22 @@ func startNodeController(initCtx app.ControllerInitContext, cc *config.Completed
 }
 
 // stripNode drops from objects entering an informer cache what no
-// controller of this binary reads: metadata.managedFields, and on Nodes
-// status.images, volumesInUse and volumesAttached (kubelet lists up to 50
-// images, names and sizes, on every Node).
+// controller of this binary reads: metadata.managedFields, and on Nodes all
+// of status but the addresses and the Ready condition (the lifecycle
+// controller's input). Kubelet's capacity, image list (up to 50 names and
+// sizes), system info and other conditions are most of a Node's size.
 func stripNode(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
 	}
 	if n, ok := obj.(*v1.Node); ok {
-		n.Status.Images, n.Status.VolumesInUse, n.Status.VolumesAttached = nil, nil, nil
+		kept := v1.NodeStatus{Addresses: n.Status.Addresses}
+		for _, c := range n.Status.Conditions {
+			if c.Type == v1.NodeReady {
+				kept.Conditions = []v1.NodeCondition{c}
+			}
+		}
+		n.Status = kept
 	}
 	return obj, nil
 }

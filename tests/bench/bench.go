@@ -66,7 +66,11 @@ func (b *bench) startWorld(ctx context.Context, prePrefixed bool) (*world, error
 // startCCM starts a CCM replica and waits until it leads and its node
 // controller runs.
 func (w *world) startCCM(ctx context.Context, extra ...string) error {
-	ccm, err := w.StartCCM(ctx, harness.CCMOptions{ExtraArgs: extra})
+	o := harness.CCMOptions{ExtraArgs: extra}
+	if profileDir != "" {
+		o.Env = []string{"GODEBUG=gctrace=1"}
+	}
+	ccm, err := w.StartCCM(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -134,6 +138,9 @@ func (w *world) fill(sc *Scenario, a, z sample) error {
 	sc.CPUSeconds = round3(z.cpu - a.cpu)
 	rss, err := peakRSSMiB(w.ccm.Cmd.Process.Pid)
 	sc.RSSPeakMiB = round3(rss)
+	if err == nil && profileDir != "" {
+		err = saveProfile(w, profileDir, fmt.Sprintf("%s-n%d", sc.ID, sc.Nodes))
+	}
 	return err
 }
 

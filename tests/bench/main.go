@@ -44,6 +44,7 @@ func run() error {
 		dry        = flag.Bool("dry", false, "measure and log, but store and render nothing (for diagnosis)")
 		ready      = flag.Bool("register-ready", false, "register nodes Ready=True (diagnosis: keeps the lifecycle controller from looking them up)")
 	)
+	flag.StringVar(&profileDir, "profile-dir", "", "diagnosis: save the CCM's heap profile after each scenario and its log, with GC traces, into this directory")
 	flag.Parse()
 	root, err := harness.RepoRoot()
 	if err != nil {

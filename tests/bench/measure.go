@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -255,4 +256,34 @@ func loadAvg() string {
 func currentRSSMiB(pid int) (float64, error) {
 	v, err := procStatusKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
 	return v / 1024, err
+}
+
+// profileDir is the -profile-dir flag: where saveProfile writes.
+var profileDir string
+
+// saveProfile writes the CCM's heap profile (from --profiling's
+// /debug/pprof) and a copy of its log into dir, named after name.
+func saveProfile(w *world, dir, name string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	heapURL := strings.TrimSuffix(w.ccm.MetricsURL, "/metrics") + "/debug/pprof/heap"
+	err := scrape(context.Background(), heapURL, w.AdminCfg.BearerToken, func(r io.Reader) error {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+"-heap.pprof"), b, 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.ccm.Cmd.Process.Pid))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+"-status.txt"), status, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name+"-ccm.log"), []byte(w.ccm.Log()), 0o644)
 }
