@@ -276,3 +276,60 @@ func TestLifecycleLookupsOfNotReadyNodesAreFresh(t *testing.T) {
 		t.Errorf("NotReady node of a terminated instance (by name): exists %v, %v; want false at once", exists, err)
 	}
 }
+
+// The lifecycle controller walks NotReady nodes one at a time, every
+// monitor period. After its first pass has announced them, a later pass
+// costs one describe per kind of lookup (IDs, names), not one per node,
+// and every answer is still fresh: a state change made just before the
+// pass is seen by it. A node that turns Ready is withdrawn.
+func TestLifecyclePassOverNotReadyNodesBatches(t *testing.T) {
+	const n = 40
+	sim := startSim(t, n)
+	c := newCloud(t, sim, "")
+	var nodes []*v1.Node
+	for i := range n {
+		if i%4 == 0 {
+			nodes = append(nodes, node(dnsName(i), "")) // found by private DNS name
+		} else {
+			nodes = append(nodes, node(fmt.Sprintf("n%d", i), "aws:///"+sim.Region()+"a/"+instanceID(i)))
+		}
+	}
+	pass := func() map[string]bool {
+		down := map[string]bool{}
+		for _, nd := range nodes {
+			if _, err := c.InstanceExists(t.Context(), nd); err != nil {
+				t.Fatalf("%s: %v", nd.Name, err)
+			}
+			d, err := c.InstanceShutdown(t.Context(), nd)
+			if err != nil {
+				t.Fatalf("%s: %v", nd.Name, err)
+			}
+			down[nd.Name] = d
+		}
+		return down
+	}
+	pass()
+	time.Sleep(1100 * time.Millisecond) // past the lifecycle lookups' max age
+	for _, i := range []int{4, 5} {     // one found by name, one by ID
+		if err := sim.SetInstanceState(instanceID(i), ec2.StateStopped); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sim.ResetCounts()
+	down := pass()
+	if got := sim.Calls("DescribeInstances"); got != 2 {
+		t.Errorf("second pass over %d NotReady nodes cost %d describes, want 2 (one by ID, one by name)", n, got)
+	}
+	for i, nd := range nodes {
+		if want := i == 4 || i == 5; down[nd.Name] != want {
+			t.Errorf("%s: shutdown %v, want %v", nd.Name, down[nd.Name], want)
+		}
+	}
+	nodes[1].Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}
+	if _, err := c.InstanceExists(t.Context(), nodes[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.EC2().StateSizes()["expectations"], n-1; got != want {
+		t.Errorf("%d expectations after one node turned Ready, want %d", got, want)
+	}
+}

@@ -46,18 +46,33 @@ func (c *Cloud) instanceBy(ctx context.Context, l nodemeta.Lookup) (*ec2.Instanc
 // describe, and both still batch with every other lookup.
 const lifecycleMaxAge = time.Second
 
+// lifecycleExpectTTL is how long a NotReady node's instance stays announced
+// to the resolver after the lifecycle controller last asked about it: a few
+// monitor periods, so that a node that became Ready or was deleted, which
+// the provider is not told about, stops riding along soon after.
+const lifecycleExpectTTL = time.Minute
+
 // lifecycleInstanceFor resolves the Node's instance for InstanceExists and
 // InstanceShutdown: fresh (at most lifecycleMaxAge old) for a node whose
 // Ready condition is not True, the ones the lifecycle controller acts on;
 // from the cache otherwise.
+//
+// The lifecycle controller asks about nodes one at a time. Each NotReady
+// node's instance is announced to the resolver (ec2.Client.ExpectFor), so
+// the describe one fresh lookup makes refreshes up to 1,000 of its peers
+// too and the rest of the pass is answered from the cache: a pass over N
+// NotReady nodes costs about N/1000 DescribeInstances, not N.
 func (c *Cloud) lifecycleInstanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
+	key := "lifecycle/" + node.Name
 	if ready(node) {
+		c.ec2.Unexpect(key)
 		return c.instanceFor(ctx, node)
 	}
 	l, err := nodemeta.LookupOf(node)
 	if err != nil {
 		return nil, err
 	}
+	c.ec2.ExpectFor(key, l.InstanceID, l.PrivateDNSName, lifecycleExpectTTL)
 	if l.InstanceID != "" {
 		return c.ec2.InstanceByIDFresh(ctx, l.InstanceID, lifecycleMaxAge)
 	}

@@ -99,11 +99,11 @@ func (c *instanceCache) get(k lookupKey, notBefore time.Time) *Instance {
 	return nil
 }
 
-// fresh says whether get(k, zero time) would answer.
-func (c *instanceCache) fresh(k lookupKey) bool {
+// fresh says whether get(k, notBefore) would answer.
+func (c *instanceCache) fresh(k lookupKey, notBefore time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.peekLocked(k, time.Time{}) != nil
+	return c.peekLocked(k, notBefore) != nil
 }
 
 // peekLocked is get without the copy.

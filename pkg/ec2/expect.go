@@ -4,15 +4,18 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"time"
 )
 
 // expectations are lookups callers announced, each under a key of the
 // caller's choosing (the node controller uses the node name): whenever the
 // resolver describes other instances, expected ones ride along in the unused
 // room of the same calls. A key holds at most one lookup; announcing under it
-// again replaces the lookup and keeps the key's place in line.
+// again replaces the lookup and keeps the key's place in line. A key
+// announced with a lifetime lapses unless announced again within it.
 type expectations struct {
-	g gauge // number of keys
+	g   gauge // number of keys
+	now func() time.Time
 
 	mu    sync.Mutex
 	byKey map[string]expected
@@ -20,12 +23,13 @@ type expectations struct {
 }
 
 type expected struct {
-	lk  lookupKey
-	seq uint64 // order of first announcement
+	lk    lookupKey
+	seq   uint64    // order of first announcement
+	until time.Time // zero: until withdrawn
 }
 
-func newExpectations(g gauge) *expectations {
-	return &expectations{g: g, byKey: map[string]expected{}}
+func newExpectations(g gauge, now func() time.Time) *expectations {
+	return &expectations{g: g, now: now, byKey: map[string]expected{}}
 }
 
 func (e *expectations) add(d int) {
@@ -34,16 +38,21 @@ func (e *expectations) add(d int) {
 	}
 }
 
-// set expects lk under key, replacing what key held.
-func (e *expectations) set(key string, lk lookupKey) {
+// set expects lk under key, replacing what key held, for ttl (≤ 0: until
+// withdrawn).
+func (e *expectations) set(key string, lk lookupKey, ttl time.Duration) {
+	var until time.Time
+	if ttl > 0 {
+		until = e.now().Add(ttl)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if old, ok := e.byKey[key]; ok {
-		e.byKey[key] = expected{lk: lk, seq: old.seq}
+		e.byKey[key] = expected{lk: lk, seq: old.seq, until: until}
 		return
 	}
 	e.seq++
-	e.byKey[key] = expected{lk: lk, seq: e.seq}
+	e.byKey[key] = expected{lk: lk, seq: e.seq, until: until}
 	e.add(1)
 }
 
@@ -79,14 +88,20 @@ func (e *expectations) dropMissing(missing []lookupKey) {
 // rideAlong returns up to roomIDs expected IDs and roomNames expected names,
 // the earliest announced first (as a FIFO work queue will reach them),
 // leaving out lookups skip rejects (those in the batch, or freshly cached).
-// skip is called with e's lock held.
+// It withdraws lapsed keys on the way. skip is called with e's lock held.
 func (e *expectations) rideAlong(roomIDs, roomNames int, skip func(lookupKey) bool) (ids, names []string) {
 	if roomIDs == 0 && roomNames == 0 {
 		return nil, nil
 	}
+	now := e.now()
 	e.mu.Lock()
 	cands := make([]expected, 0, len(e.byKey))
-	for _, x := range e.byKey {
+	for key, x := range e.byKey {
+		if !x.until.IsZero() && now.After(x.until) {
+			delete(e.byKey, key)
+			e.add(-1)
+			continue
+		}
 		if (x.lk.kind == byID && roomIDs == 0) || (x.lk.kind == byDNS && roomNames == 0) || skip(x.lk) {
 			continue
 		}

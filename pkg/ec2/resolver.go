@@ -50,8 +50,8 @@ func newResolver(c *Client, window, ttl time.Duration) *resolver {
 			enis:    instanceCacheIndexEntries.WithLabelValues("eni"),
 			fence:   instanceCacheIndexEntries.WithLabelValues("forget_fence"),
 		}),
-		exp: newExpectations(instanceExpectations),
 	}
+	r.exp = newExpectations(instanceExpectations, func() time.Time { return r.cache.now() })
 	r.batch = newBatcher(window, r.flush, instanceLookupsPending)
 	return r
 }
@@ -71,11 +71,19 @@ const maxParallelDescribes = 4
 // still answered from a few batched describes. Expected instances EC2 does
 // not know are dropped after their first describe.
 func (c *Client) Expect(key, id, privateDNSName string) {
+	c.ExpectFor(key, id, privateDNSName, 0)
+}
+
+// ExpectFor is Expect with a lifetime: the expectation lapses ttl after the
+// last announcement under key (ttl ≤ 0: never). For callers that ask about
+// an instance periodically and never say when they stop, such as the
+// lifecycle controller's passes over NotReady nodes.
+func (c *Client) ExpectFor(key, id, privateDNSName string, ttl time.Duration) {
 	switch {
 	case id != "":
-		c.res.exp.set(key, lookupKey{byID, id})
+		c.res.exp.set(key, lookupKey{byID, id}, ttl)
 	case privateDNSName != "":
-		c.res.exp.set(key, lookupKey{byDNS, privateDNSName})
+		c.res.exp.set(key, lookupKey{byDNS, privateDNSName}, ttl)
 	default:
 		c.res.exp.remove(key)
 	}
@@ -212,8 +220,16 @@ func (r *resolver) flush(batch map[lookupKey][]waiter) {
 	instanceCacheHits.WithLabelValues("miss").Add(float64(len(batch)))
 
 	instanceBatchSize.Observe(float64(len(batch)))
+	// Expected lookups ride along unless cached as freshly as the batch's
+	// most demanding waiter needs: a fresh lookup refreshes its peers too.
+	var strictest time.Time
 	var ids, names []string
-	for k := range batch {
+	for k, ws := range batch {
+		for _, w := range ws {
+			if w.notBefore.After(strictest) {
+				strictest = w.notBefore
+			}
+		}
 		if k.kind == byID {
 			ids = append(ids, k.value)
 		} else {
@@ -223,7 +239,7 @@ func (r *resolver) flush(batch map[lookupKey][]waiter) {
 	extraIDs, extraNames := r.exp.rideAlong(room(len(ids), maxIDsPerCall), room(len(names), maxFilterValuesPerCall),
 		func(k lookupKey) bool {
 			_, inBatch := batch[k]
-			return inBatch || r.cache.fresh(k)
+			return inBatch || r.cache.fresh(k, strictest)
 		})
 	ids = append(ids, extraIDs...)
 	names = append(names, extraNames...)

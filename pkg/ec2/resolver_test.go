@@ -147,6 +147,53 @@ func TestExpectSharedAndMissing(t *testing.T) {
 	}
 }
 
+// A fresh lookup refreshes its expected peers in the same describe, and
+// the peers' own fresh lookups are then answered from the cache; an
+// expectation announced with a lifetime lapses after it.
+func TestFreshLookupRefreshesExpectedPeers(t *testing.T) {
+	sim, c, rec := simClient(t, 6, Config{CacheTTL: time.Hour})
+	now := time.Now()
+	c.res.cache.now = func() time.Time { return now }
+	for i := range 5 {
+		c.ExpectFor(fmt.Sprintf("lifecycle/%d", i), simID(i), "", time.Minute)
+	}
+	if _, err := c.InstanceByID(t.Context(), simID(5)); err != nil { // caches all five peers
+		t.Fatal(err)
+	}
+	rec.take()
+	now = now.Add(2 * time.Second) // cached copies now older than a fresh lookup's 1 s
+	if err := sim.SetInstanceState(simID(3), "stopped"); err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Calls("DescribeInstances")
+	for i := range 5 {
+		inst, err := c.InstanceByIDFresh(t.Context(), simID(i), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{true: "stopped", false: "running"}[i == 3]; inst.State != want {
+			t.Errorf("%s: state %q, want %q", simID(i), inst.State, want)
+		}
+	}
+	if got := sim.Calls("DescribeInstances") - before; got != 1 {
+		t.Errorf("five fresh lookups of expected peers cost %d describes, want 1", got)
+	}
+	if bodies := rec.take(); len(bodies) != 1 || strings.Count(bodies[0], "InstanceId.") != 5 {
+		t.Errorf("describe bodies %q, want one naming all five", bodies)
+	}
+	// Past the lifetime, the next describe withdraws them and none rides along.
+	now = now.Add(2 * time.Minute)
+	if _, err := c.InstanceByIDFresh(t.Context(), simID(5), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.res.exp.len(); got != 0 {
+		t.Errorf("%d expectations after their lifetime, want 0", got)
+	}
+	if bodies := rec.take(); len(bodies) != 1 || strings.Count(bodies[0], "InstanceId.") != 1 {
+		t.Errorf("describe bodies %q, want one naming only %s", bodies, simID(5))
+	}
+}
+
 // The real gauges, registered apart from the global registry, follow the
 // resolver's maps: after N lookups and the cache TTL, the cache gauges
 // return to 0; expectations and pending lookups return to 0 too.
