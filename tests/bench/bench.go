@@ -138,6 +138,9 @@ func (w *world) fill(sc *Scenario, a, z sample) error {
 	sc.CPUSeconds = round3(z.cpu - a.cpu)
 	rss, err := peakRSSMiB(w.ccm.Cmd.Process.Pid)
 	sc.RSSPeakMiB = round3(rss)
+	if err == nil {
+		sc.RSSAnonMiB, sc.RSSFileMiB, err = rssSplitMiB(w.ccm.Cmd.Process.Pid)
+	}
 	if err == nil && profileDir != "" {
 		err = saveProfile(w, profileDir, fmt.Sprintf("%s-n%d", sc.ID, sc.Nodes))
 	}

@@ -207,6 +207,16 @@ func peakRSSMiB(pid int) (float64, error) {
 	return v / 1024, err
 }
 
+// rssSplitMiB returns RssAnon and RssFile of pid in MiB.
+func rssSplitMiB(pid int) (anon, file float64, err error) {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	if anon, err = procStatusKB(path, "RssAnon:"); err != nil {
+		return 0, 0, err
+	}
+	file, err = procStatusKB(path, "RssFile:")
+	return round3(anon / 1024), round3(file / 1024), err
+}
+
 // procStatusKB reads a "Key:   123 kB" line of a /proc status-like file.
 func procStatusKB(path, key string) (float64, error) {
 	b, err := os.ReadFile(path)

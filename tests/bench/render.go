@@ -133,15 +133,15 @@ func section(b *strings.Builder, r *Results) {
 		}
 		p("| (%s) %s | %s | %s | %s | %s | %.1f s |\n", sc.ID, sc.Title, wall, bound, ratio, lat, sc.CreateSeconds)
 	}
-	p("\n| scenario | EC2 calls per node, by action | throttled calls | API writes per node, by verb | CCM peak RSS | CCM CPU |\n")
-	p("|---|---|---|---|---|---|\n")
+	p("\n| scenario | EC2 calls per node, by action | throttled calls | API writes per node, by verb | CCM peak RSS | RSS at the end: anonymous + binary file pages | CCM CPU |\n")
+	p("|---|---|---|---|---|---|---|\n")
 	for _, sc := range r.Scenarios {
 		if sc.Steady != nil {
 			continue
 		}
 		nodes := float64(sc.Nodes)
-		p("| (%s) | %s | %d | %s | %.0f MiB | %.1f s |\n", sc.ID, perAction(sc.EC2, nodes), outcome(sc.EC2, "throttled"),
-			perVerb(sc.APIWrites, nodes), sc.RSSPeakMiB, sc.CPUSeconds)
+		p("| (%s) | %s | %d | %s | %.0f MiB | %s | %.1f s |\n", sc.ID, perAction(sc.EC2, nodes), outcome(sc.EC2, "throttled"),
+			perVerb(sc.APIWrites, nodes), sc.RSSPeakMiB, rssSplit(sc), sc.CPUSeconds)
 	}
 	for _, sc := range r.Scenarios {
 		st := sc.Steady
@@ -150,11 +150,11 @@ func section(b *strings.Builder, r *Results) {
 		}
 		p("\n(c) steady state, %d nodes, refresh every %g s (shipped: %g s), measured over %d periods (%.0f s):\n\n",
 			sc.Nodes, st.PeriodSeconds, st.ShippedPeriodSeconds, st.Periods, sc.WallSeconds)
-		p("| EC2 calls | per node-hour at %g s | per node-hour at the shipped %g s | throttled | API writes, by verb | API writes per node-hour | CCM peak RSS | CCM CPU |\n",
+		p("| EC2 calls | per node-hour at %g s | per node-hour at the shipped %g s | throttled | API writes, by verb | API writes per node-hour | CCM peak RSS | RSS at the end: anonymous + binary file pages | CCM CPU |\n",
 			st.PeriodSeconds, st.ShippedPeriodSeconds)
-		p("|---|---|---|---|---|---|---|---|\n")
-		p("| %s | %.4f | %.4f | %d | %s | %.3f | %.0f MiB | %.1f s |\n", counts(sc.EC2), st.EC2PerNodeHour, st.EC2PerNodeHourShipped,
-			outcome(sc.EC2, "throttled"), perVerb(sc.APIWrites, 1), st.APIWritesPerNodeHour, sc.RSSPeakMiB, sc.CPUSeconds)
+		p("|---|---|---|---|---|---|---|---|---|\n")
+		p("| %s | %.4f | %.4f | %d | %s | %.3f | %.0f MiB | %s | %.1f s |\n", counts(sc.EC2), st.EC2PerNodeHour, st.EC2PerNodeHourShipped,
+			outcome(sc.EC2, "throttled"), perVerb(sc.APIWrites, 1), st.APIWritesPerNodeHour, sc.RSSPeakMiB, rssSplit(sc), sc.CPUSeconds)
 	}
 	for _, sc := range r.Scenarios {
 		if len(sc.Problems) > 0 {
@@ -381,4 +381,13 @@ func plotCDF(r *Results, path string) error {
 	p.Add(plotter.NewGrid())
 	p.Legend.ThumbnailWidth = vg.Points(20)
 	return p.Save(9*vg.Inch, 5*vg.Inch, path)
+}
+
+// rssSplit renders a scenario's RSS at its end as anonymous + file pages,
+// or "n/a" for results measured before the split was recorded.
+func rssSplit(sc Scenario) string {
+	if sc.RSSAnonMiB == 0 && sc.RSSFileMiB == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f + %.0f MiB", sc.RSSAnonMiB, sc.RSSFileMiB)
 }

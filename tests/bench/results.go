@@ -65,6 +65,11 @@ type Scenario struct {
 	// RSSPeakMiB is the CCM's VmHWM at the end; CPUSeconds its utime+stime
 	// over the scenario.
 	RSSPeakMiB float64 `json:"rssPeakMiB"`
+	// RSSAnonMiB and RSSFileMiB split the CCM's RSS at the end: anonymous
+	// memory (Go's heap, stacks and runtime) and pages of the binary's file
+	// mapping (shared, reclaimable page cache).
+	RSSAnonMiB float64 `json:"rssAnonMiB,omitempty"`
+	RSSFileMiB float64 `json:"rssFileMiB,omitempty"`
 	CPUSeconds float64 `json:"cpuSeconds"`
 	// Bound is the lower bound the environment sets on WallSeconds.
 	Bound *Bound `json:"bound,omitempty"`
