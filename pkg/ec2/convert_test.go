@@ -48,32 +48,62 @@ func sdkInstance() ec2types.Instance {
 	}
 }
 
-// TestFromSDKIndependentOfListOrder shuffles ENIs, addresses and prefixes and
-// expects the same model every time.
+// sdkInstanceModel is sdkInstance as the model must hold it, written out by
+// hand: ENIs by network card then device index, each ENI's primary IPv4
+// first, IPv6 addresses in EC2's order, valid prefixes sorted.
+func sdkInstanceModel() *Instance {
+	a, p := netip.MustParseAddr, netip.MustParsePrefix
+	return &Instance{
+		ID: "i-0123456789abcdef0", Type: "m5.large", State: "running", Zone: "us-east-1a", ZoneID: "use1-az1",
+		PrivateDNSName: "ip-10-0-0-1.ec2.internal", PrivateIP: a("10.0.0.1"), PublicIP: a("3.3.3.3"),
+		Tags: map[string]string{"Name": "n1"},
+		ENIs: []ENI{
+			{ID: "eni-a", NetworkCardIndex: 0, DeviceIndex: 0, PrivateIPv4: []netip.Addr{a("10.0.0.1"), a("10.0.0.9")},
+				IPv6:         []IPv6Address{{Addr: a("2600::9")}, {Addr: a("2600::5"), Primary: true}},
+				IPv6Prefixes: []netip.Prefix{p("2600:0:0:1:1::/80"), p("2600:0:0:1:2::/80")}},
+			{ID: "eni-b", NetworkCardIndex: 0, DeviceIndex: 1, PrivateIPv4: []netip.Addr{a("10.0.1.1"), a("10.0.1.2")},
+				IPv6: []IPv6Address{{Addr: a("2600::b")}}},
+			{ID: "eni-c", NetworkCardIndex: 1, DeviceIndex: 0, PrivateIPv4: []netip.Addr{a("10.0.2.1")}},
+		},
+	}
+}
+
+// sameModel compares two models, an empty list equal to a missing one.
+func sameModel(a, b *Instance) bool {
+	norm := func(in *Instance) *Instance {
+		c := in.clone()
+		for k := range c.ENIs {
+			e := &c.ENIs[k]
+			if len(e.PrivateIPv4) == 0 {
+				e.PrivateIPv4 = nil
+			}
+			if len(e.IPv6) == 0 {
+				e.IPv6 = nil
+			}
+			if len(e.IPv6Prefixes) == 0 {
+				e.IPv6Prefixes = nil
+			}
+		}
+		return c
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// TestFromSDKIndependentOfListOrder converts sdkInstance with its ENIs,
+// IPv4 addresses and prefixes shuffled and expects the hand-written model
+// every time; IPv6 addresses, shuffled too, keep the order EC2 gave.
 func TestFromSDKIndependentOfListOrder(t *testing.T) {
 	base := sdkInstance()
-	want := fromSDK(&base)
-	if got := []string{want.ENIs[0].ID, want.ENIs[1].ID, want.ENIs[2].ID}; !slices.Equal(got, []string{"eni-a", "eni-b", "eni-c"}) {
-		t.Fatalf("ENI order = %v", got)
+	want := sdkInstanceModel()
+	if got := fromSDK(&base); !sameModel(got, want) {
+		t.Fatalf("fromSDK\n got  %+v\n want %+v", got, want)
 	}
 	p := want.PrimaryENI()
-	if p == nil || p.ID != "eni-a" {
-		t.Fatalf("primary ENI = %+v", p)
-	}
 	if a, _ := p.PrimaryIPv6(); a != netip.MustParseAddr("2600::5") {
-		t.Errorf("primary IPv6 = %v", a)
+		t.Errorf("primary IPv6 = %v, want the flagged 2600::5", a)
 	}
 	if pf, _ := p.PodPrefix(); pf != netip.MustParsePrefix("2600:0:0:1:1::/80") {
-		t.Errorf("pod prefix = %v", pf)
-	}
-	if len(p.IPv6Prefixes) != 2 {
-		t.Errorf("garbage prefix kept: %v", p.IPv6Prefixes)
-	}
-	if !slices.Equal(p.PrivateIPv4, []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.9")}) {
-		t.Errorf("private IPv4 = %v", p.PrivateIPv4)
-	}
-	if want.ZoneID != "use1-az1" || want.PublicIP != netip.MustParseAddr("3.3.3.3") || want.Tags["Name"] != "n1" {
-		t.Errorf("fields: %+v", want)
+		t.Errorf("pod prefix = %v, want the lowest", pf)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
@@ -81,20 +111,27 @@ func TestFromSDKIndependentOfListOrder(t *testing.T) {
 		rng.Shuffle(len(in.NetworkInterfaces), func(i, j int) {
 			in.NetworkInterfaces[i], in.NetworkInterfaces[j] = in.NetworkInterfaces[j], in.NetworkInterfaces[i]
 		})
+		exp := sdkInstanceModel()
 		for k := range in.NetworkInterfaces {
 			n := &in.NetworkInterfaces[k]
 			rng.Shuffle(len(n.Ipv6Prefixes), func(i, j int) { n.Ipv6Prefixes[i], n.Ipv6Prefixes[j] = n.Ipv6Prefixes[j], n.Ipv6Prefixes[i] })
 			rng.Shuffle(len(n.PrivateIpAddresses), func(i, j int) {
 				n.PrivateIpAddresses[i], n.PrivateIpAddresses[j] = n.PrivateIpAddresses[j], n.PrivateIpAddresses[i]
 			})
+			rng.Shuffle(len(n.Ipv6Addresses), func(i, j int) { n.Ipv6Addresses[i], n.Ipv6Addresses[j] = n.Ipv6Addresses[j], n.Ipv6Addresses[i] })
+			// The expected IPv6 list follows the shuffled input.
+			for e := range exp.ENIs {
+				if exp.ENIs[e].ID != aws.ToString(n.NetworkInterfaceId) {
+					continue
+				}
+				exp.ENIs[e].IPv6 = nil
+				for _, v6 := range n.Ipv6Addresses {
+					exp.ENIs[e].IPv6 = append(exp.ENIs[e].IPv6, IPv6Address{Addr: netip.MustParseAddr(*v6.Ipv6Address), Primary: aws.ToBool(v6.IsPrimaryIpv6)})
+				}
+			}
 		}
-		got := fromSDK(&in)
-		// IPv6 keeps EC2's order by contract; compare the rest.
-		for k := range got.ENIs {
-			got.ENIs[k].IPv6 = want.ENIs[k].IPv6
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("shuffled input gave\n%+v\nwant\n%+v", got, want)
+		if got := fromSDK(&in); !sameModel(got, exp) {
+			t.Fatalf("shuffled input gave\n%+v\nwant\n%+v", got, exp)
 		}
 	}
 }
