@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -24,7 +25,17 @@ import (
 func TestMain(m *testing.M) {
 	backoffBase, backoffMax = 10*time.Millisecond, 500*time.Millisecond
 	conflictRetry = 20 * time.Millisecond
-	os.Exit(m.Run())
+	code := m.Run()
+	// Every Warning any test made counted in sync_errors_total, and every
+	// reason is documented; a run of every test emits every documented one.
+	if code == 0 {
+		whole := flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == ""
+		for _, p := range checkWarningTally(whole) {
+			fmt.Fprintln(os.Stderr, "FAIL: warning tally:", p)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 const testRegion = "us-east-1"
@@ -93,6 +104,7 @@ func startController(t *testing.T, kube *fake.Clientset, cloud EC2, opts Options
 		cancel()
 		t.Fatalf("new controller: %v", err)
 	}
+	tallyWarnings(c)
 	factory.Start(ctx.Done())
 	var wg sync.WaitGroup
 	wg.Go(func() { c.Run(ctx) })

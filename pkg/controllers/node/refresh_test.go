@@ -27,8 +27,7 @@ func newIdleController(t *testing.T, kube *fake.Clientset, cloud EC2, opts Optio
 	if err != nil {
 		t.Fatalf("new controller: %v", err)
 	}
-	rec := record.NewFakeRecorder(100)
-	c.recorder = rec
+	c.recorder = tallyingRecorder{record.NewFakeRecorder(100)}
 	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	c.now = func() time.Time { return now }
 	ctx, cancel := context.WithCancel(t.Context())
@@ -43,7 +42,7 @@ func newIdleController(t *testing.T, kube *fake.Clientset, cloud EC2, opts Optio
 // recorded drains the fake recorder's events.
 func recorded(c *Controller) []string {
 	var out []string
-	rec := c.recorder.(*record.FakeRecorder)
+	rec := c.recorder.(tallyingRecorder).EventRecorder.(*record.FakeRecorder)
 	for {
 		select {
 		case e := <-rec.Events:
