@@ -58,13 +58,15 @@ const lifecycleExpectTTL = time.Minute
 // from the cache otherwise.
 //
 // The lifecycle controller asks about nodes one at a time. Each NotReady
-// node's instance is announced to the resolver (ec2.Client.ExpectFor), so
-// the describe one fresh lookup makes refreshes up to 1,000 of its peers
-// too and the rest of the pass is answered from the cache: a pass over N
-// NotReady nodes costs about N/1000 DescribeInstances, not N.
+// node's instance is announced to the resolver under
+// nodemeta.LifecycleKey: by the node controller as soon as it sees the node
+// NotReady, and here (with a lifetime, for when the node controller does
+// not run). The describe one fresh lookup makes then refreshes up to 1,000
+// of its peers too, and the rest of the pass is answered from the cache: a
+// pass over N NotReady nodes costs about N/1000 DescribeInstances, not N.
 func (c *Cloud) lifecycleInstanceFor(ctx context.Context, node *v1.Node) (*ec2.Instance, error) {
-	key := "lifecycle/" + node.Name
-	if ready(node) {
+	key := nodemeta.LifecycleKey(node.Name)
+	if nodemeta.Ready(node) {
 		c.ec2.Unexpect(key)
 		return c.instanceFor(ctx, node)
 	}
@@ -77,16 +79,6 @@ func (c *Cloud) lifecycleInstanceFor(ctx context.Context, node *v1.Node) (*ec2.I
 		return c.ec2.InstanceByIDFresh(ctx, l.InstanceID, lifecycleMaxAge)
 	}
 	return c.ec2.InstanceByPrivateDNSNameFresh(ctx, l.PrivateDNSName, lifecycleMaxAge)
-}
-
-// ready says whether the node's Ready condition is True.
-func ready(node *v1.Node) bool {
-	for _, cond := range node.Status.Conditions {
-		if cond.Type == v1.NodeReady {
-			return cond.Status == v1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // InstanceExists reports whether the Node's instance exists: unknown and

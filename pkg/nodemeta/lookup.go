@@ -59,3 +59,19 @@ func InstanceIDFromName(name string) string {
 	}
 	return ""
 }
+
+// Ready says whether the node's Ready condition is True.
+func Ready(node *v1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// LifecycleKey is the key under which a NotReady node's instance is
+// announced to the EC2 resolver for the lifecycle controller's fresh
+// lookups (ec2.Client.Expect). It cannot collide with a node name, the
+// node controller's key, since names hold no "/".
+func LifecycleKey(nodeName string) string { return "lifecycle/" + nodeName }

@@ -175,6 +175,7 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 			if n, ok := obj.(*v1.Node); ok {
 				c.forgetNode(n.Name)
 				c.cloud.Unexpect(n.Name)
+				c.cloud.Unexpect(nodemeta.LifecycleKey(n.Name))
 			}
 		},
 	})
@@ -195,6 +196,13 @@ func (c *Controller) nodeChanged(obj any) {
 	n, ok := obj.(*v1.Node)
 	if !ok {
 		return
+	}
+	// The lifecycle controller looks NotReady nodes up afresh, one at a
+	// time: announced, they ride along in each other's describes.
+	if id, name := lookupOf(n); nodemeta.Ready(n) || (id == "" && name == "") {
+		c.cloud.Unexpect(nodemeta.LifecycleKey(n.Name))
+	} else {
+		c.cloud.Expect(nodemeta.LifecycleKey(n.Name), id, name)
 	}
 	if !c.needsSync(n) {
 		c.settled(n.Name)
