@@ -10,13 +10,19 @@ import (
 )
 
 // topologyFamilies are the instance families AWS documents as supported by
-// DescribeInstanceTopology ("Prerequisites for Amazon EC2 instance
-// topology"); instances of other types are simply not listed.
+// DescribeInstanceTopology ("Prerequisites for Amazon EC2 topology",
+// https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-topology-prerequisites.html);
+// instances of other types are simply not listed.
 var topologyFamilies = []string{
-	"hpc6a", "hpc6id", "hpc7a", "hpc7g",
-	"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6-b200",
+	"g6e", "g7e",
+	"hpc6a", "hpc6id", "hpc7a", "hpc7g", "hpc8a",
+	"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "p6e-gb200", "p6-b200", "p6-b300",
 	"trn1", "trn1n", "trn2", "trn2u",
 }
+
+// fourLayerFamilies are the families AWS documents with four network nodes
+// in the answer; the others have three.
+var fourLayerFamilies = []string{"p6-b200", "p6-b300"}
 
 var typeFamilyRe = regexp.MustCompile(`^([a-z0-9-]+)\.`)
 
@@ -25,16 +31,21 @@ func topologySupported(typ string) bool {
 	return m != nil && slices.Contains(topologyFamilies, m[1])
 }
 
-// networkNodes returns an instance's three network node IDs, top layer
-// first: stable per instance, shared by 64 (layer 1) and 8 (layer 2)
-// instances of a zone in launch order, and by none at layer 3 beyond pairs.
+// networkNodes returns an instance's network node IDs, top layer first:
+// stable per instance, shared by 64 (layer 1) and 8 (layer 2) instances of
+// a zone in launch order, and by none at layer 3 beyond pairs; a fourth
+// layer, the instance's own, for the families AWS lists with four.
 func (w *world) networkNodes(inst *instance) []string {
 	id := func(layer, group int) string {
 		h := fnv.New64a()
 		fmt.Fprintf(h, "%s/%s/%d/%d", w.account, inst.subnet.zone.id, layer, group)
 		return fmt.Sprintf("nn-%017x", h.Sum64())
 	}
-	return []string{id(1, inst.seq/64), id(2, inst.seq/8), id(3, inst.seq/2)}
+	out := []string{id(1, inst.seq/64), id(2, inst.seq/8), id(3, inst.seq/2)}
+	if m := typeFamilyRe.FindStringSubmatch(inst.typ); m != nil && slices.Contains(fourLayerFamilies, m[1]) {
+		out = append(out, id(4, inst.seq))
+	}
+	return out
 }
 
 var topologyFilters = map[string]fieldFunc[*instance]{

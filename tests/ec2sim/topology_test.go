@@ -8,20 +8,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
-// TestDescribeInstanceTopology: supported types (p5, trn1, hpc7g) get three
-// network nodes, top layer first and shared by neighbours; unsupported
+// TestDescribeInstanceTopology: supported types (p5, trn1, hpc7g, g6e,
+// hpc8a) get three network nodes and p6-b300 four, as AWS's prerequisites
+// page lists them, top layer first and shared by neighbours; unsupported
 // types (m5) are left out, as AWS does, and more than 100 IDs are refused.
 func TestDescribeInstanceTopology(t *testing.T) {
 	sc, err := ParseScenario([]byte(testScenarioYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"p5.48xlarge", "trn1.32xlarge", "hpc7g.16xlarge"} {
+	types := []string{"p5.48xlarge", "trn1.32xlarge", "hpc7g.16xlarge", "g6e.xlarge", "hpc8a.96xlarge", "p6-b300.48xlarge"}
+	layers := []int{3, 3, 3, 3, 3, 4}
+	for _, n := range types {
 		sc.InstanceTypes = append(sc.InstanceTypes, InstanceType{Name: n, MaxENIs: 4, IPv4PerENI: 10, IPv6PerENI: 10})
 	}
 	sim, c := newTestSim(t, Options{Scenario: sc})
 	var want []string
-	for _, typ := range []string{"p5.48xlarge", "trn1.32xlarge", "hpc7g.16xlarge"} {
+	for _, typ := range types {
 		id, err := sim.AddInstance(Instance{Type: typ, Subnet: "subnet-0aaaaaaaaaaaaaaa1"})
 		if err != nil {
 			t.Fatal(err)
@@ -32,11 +35,11 @@ func TestDescribeInstanceTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Instances) != 3 {
-		t.Fatalf("got %d instances, want the 3 of supported types: %+v", len(out.Instances), out.Instances)
+	if len(out.Instances) != len(types) {
+		t.Fatalf("got %d instances, want the %d of supported types: %+v", len(out.Instances), len(types), out.Instances)
 	}
 	for i, in := range out.Instances {
-		if aws.ToString(in.InstanceId) != want[i] || len(in.NetworkNodes) != 3 || aws.ToString(in.AvailabilityZone) == "" || aws.ToString(in.ZoneId) == "" {
+		if aws.ToString(in.InstanceId) != want[i] || len(in.NetworkNodes) != layers[i] || aws.ToString(in.AvailabilityZone) == "" || aws.ToString(in.ZoneId) == "" {
 			t.Errorf("item %d: %+v", i, in)
 		}
 		for _, nn := range in.NetworkNodes {
