@@ -81,6 +81,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./pkg/cloud
 	$(GO) test -run '^$$' -fuzz '^FuzzParseForm$$' -fuzztime $(FUZZTIME) ./tests/ec2sim
 	$(GO) test -run '^$$' -fuzz '^FuzzGlobMatch$$' -fuzztime $(FUZZTIME) ./tests/ec2sim
+	$(GO) test -run '^$$' -fuzz '^FuzzWorldInvariants$$' -fuzztime $(FUZZTIME) ./tests/ec2sim
+	$(GO) test -run '^$$' -fuzz '^FuzzCandidates$$' -fuzztime $(FUZZTIME) ./pkg/ipv6alloc
 
 IMAGE ?= ghcr.io/aws-ipv6-ccm/aws-cloud-controller-manager:$(VERSION)
 image: ## build the container image (needs a Docker engine; IMAGE=... to rename)
