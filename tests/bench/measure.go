@@ -288,6 +288,16 @@ func saveProfile(w *world, dir, name string) error {
 	if err != nil {
 		return err
 	}
+	err = scrape(context.Background(), w.ccm.MetricsURL, w.AdminCfg.BearerToken, func(r io.Reader) error {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+"-metrics.txt"), b, 0o644)
+	})
+	if err != nil {
+		return err
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.ccm.Cmd.Process.Pid))
 	if err != nil {
 		return err
