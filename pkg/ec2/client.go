@@ -26,6 +26,11 @@ const (
 	DefaultCacheTTL      = 30 * time.Second
 	DefaultMutatingQPS   = 4.5 // AWS refills AssignIpv6Addresses at 5/s
 	DefaultMutatingBurst = 90  // of a bucket of 100
+	// CreateTags and DeleteTags each have their own AWS bucket (100 tokens,
+	// refilled at 10/s), apart from AssignIpv6Addresses': a burst of
+	// assignments never holds tagging up, nor the reverse.
+	DefaultTagQPS   = 9
+	DefaultTagBurst = 90
 	// DescribeInstances by InstanceId.N alone (no filter, no paging) is
 	// charged to AWS's smaller unfiltered bucket: 50 tokens, refilled at 10/s.
 	DefaultDescribeQPS   = 9  // AWS refills unfiltered DescribeInstances at 10/s
@@ -98,6 +103,7 @@ type Client struct {
 	cfg        Config
 	describeRL *rate.Limiter
 	mutateRL   *rate.Limiter
+	tagRL      map[bool]*rate.Limiter // CreateTags (true) and DeleteTags (false)
 	res        *resolver
 
 	creditMu sync.Mutex
@@ -166,8 +172,12 @@ func NewFromAWSConfig(awsCfg aws.Config, cfg Config) (*Client, error) {
 		cfg:        cfg,
 		describeRL: rate.NewLimiter(rate.Limit(cfg.DescribeQPS), cfg.DescribeBurst),
 		mutateRL:   rate.NewLimiter(rate.Limit(cfg.MutatingQPS), cfg.MutatingBurst),
-		credits:    map[string]int{},
-		subnets:    subnetCache{m: map[string]subnetEntry{}},
+		tagRL: map[bool]*rate.Limiter{
+			true:  rate.NewLimiter(DefaultTagQPS, DefaultTagBurst),
+			false: rate.NewLimiter(DefaultTagQPS, DefaultTagBurst),
+		},
+		credits: map[string]int{},
+		subnets: subnetCache{m: map[string]subnetEntry{}},
 	}
 	c.res = newResolver(c, cfg.BatchWindow, cfg.CacheTTL)
 	return c, nil

@@ -36,7 +36,8 @@ func (e *TagError) Unwrap() error {
 }
 
 // CreateTags sets tags on resources (at most MaxTagResources per call;
-// longer lists are split). Each call takes a token from the mutating bucket.
+// longer lists are split). Each call takes a token from the client's
+// CreateTags bucket, apart from the assignments' (AWS's buckets are apart too).
 // EC2 fails a whole call when one ID is unknown or malformed: those IDs are
 // dropped, reported in bad (ID → AWS code) and the rest sent again.
 func (c *Client) CreateTags(ctx context.Context, ids []string, tags map[string]string) (bad map[string]string, err error) {
@@ -71,7 +72,11 @@ func (c *Client) changeTags(ctx context.Context, ids []string, tags map[string]s
 	for len(work) > 0 {
 		set := work[len(work)-1]
 		work = work[:len(work)-1]
-		if err := c.takeMutating(ctx, 1); err != nil {
+		bucket := "CreateTags"
+		if !create {
+			bucket = "DeleteTags"
+		}
+		if err := c.waitN(ctx, c.tagRL[create], bucket, 1); err != nil {
 			return bad, err
 		}
 		callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)

@@ -1,6 +1,7 @@
 package ec2
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -54,5 +55,29 @@ func TestTagCallsSplitAtTheLimit(t *testing.T) {
 		if _, ok := in.Tags["team"]; ok {
 			t.Fatalf("%s still tagged: %v", in.ID, in.Tags)
 		}
+	}
+}
+
+// Tag calls draw on buckets of their own: with the assignments' bucket
+// owing minutes of tokens, CreateTags and DeleteTags still go out at once
+// (rate.Limiter refuses at once a wait past the context's deadline).
+func TestTagCallsNotHeldByAssignments(t *testing.T) {
+	sim, c, _ := simClient(t, 2, Config{})
+	for range 12 { // ~240 s of assignments queued (a reservation may not exceed the burst)
+		if r := c.mutateRL.ReserveN(time.Now(), DefaultMutatingBurst); !r.OK() {
+			t.Fatal("reservation refused")
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ids := []string{simID(0), simID(1)}
+	if bad, err := c.CreateTags(ctx, ids, map[string]string{"team": "ipv6"}); err != nil || len(bad) != 0 {
+		t.Fatalf("CreateTags behind a deep assignment backlog: %v, bad %v", err, bad)
+	}
+	if bad, err := c.DeleteTags(ctx, ids, map[string]string{"team": "ipv6"}); err != nil || len(bad) != 0 {
+		t.Fatalf("DeleteTags behind a deep assignment backlog: %v, bad %v", err, bad)
+	}
+	if sim.Calls("CreateTags") != 1 || sim.Calls("DeleteTags") != 1 {
+		t.Errorf("calls: CreateTags %d, DeleteTags %d; want 1 each", sim.Calls("CreateTags"), sim.Calls("DeleteTags"))
 	}
 }

@@ -74,6 +74,7 @@ func TestTaggingBurst(t *testing.T) {
 		k, _ := labelled()
 		t.Fatalf("%d of %d nodes labelled: %v", k, n, err)
 	}
+	t.Logf("%d nodes labelled %v after registration", n, time.Since(start))
 	calls := w.Sim.Calls("CreateTags") - before
 	t.Logf("CreateTags calls for the burst: %d (outcomes %v)", calls, w.Sim.Counts()["CreateTags"])
 	if calls < 1 || calls > 2 {
