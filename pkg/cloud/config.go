@@ -54,6 +54,10 @@ type Config struct {
 	NodeIPFamilies []v1.IPFamily
 	// IPv6PrefixDelegation defaults to off.
 	IPv6PrefixDelegation PrefixDelegation
+	// IPv4PodCIDRSource gives each node an IPv4 pod range beside its IPv6
+	// /80 (dual-stack spec.podCIDRs): PodCIDRSourceClusterCIDR carves it
+	// from the IPv4 CIDR of --cluster-cidr; "" (none) writes the /80 alone.
+	IPv4PodCIDRSource string
 	// IMDSEndpointMode is "IPv4" or "IPv6".
 	IMDSEndpointMode string
 	// EC2DualStackEndpoint selects ec2.<region>.api.aws.
@@ -65,6 +69,13 @@ type Config struct {
 	// ServiceOverrides holds the [ServiceOverride "N"] sections, sorted by N.
 	ServiceOverrides []ServiceOverride
 }
+
+// IPv4PodCIDRSource values.
+const (
+	PodCIDRSourceNone        = "none"
+	PodCIDRSourceClusterCIDR = "cluster-cidr"
+	PodCIDRSourceENIPrefix   = "eni-prefix"
+)
 
 // ServiceOverride is one [ServiceOverride "N"] section.
 type ServiceOverride struct {
@@ -101,6 +112,7 @@ type fileConfig struct {
 		NLBSecurityGroupMode                            string
 
 		IPv6PrefixDelegation string
+		IPv4PodCIDRSource    string
 		IMDSEndpointMode     string
 		EC2DualStackEndpoint string
 	}
@@ -202,6 +214,19 @@ func ParseConfig(r io.Reader, getenv func(string) string) (*Config, []string, er
 	}
 	if cfg.IPv6PrefixDelegation != "" && cfg.IPv6PrefixDelegation != DelegationOff && !slices.Contains(cfg.NodeIPFamilies, v1.IPv6Protocol) {
 		bad("IPv6PrefixDelegation", "%q needs ipv6 in NodeIPFamilies", cfg.IPv6PrefixDelegation)
+	}
+	switch src := strings.ToLower(strings.TrimSpace(g.IPv4PodCIDRSource)); src {
+	case "", PodCIDRSourceNone:
+	case PodCIDRSourceClusterCIDR:
+		if cfg.IPv6PrefixDelegation != DelegationAdopt && cfg.IPv6PrefixDelegation != DelegationAssign {
+			bad("IPv4PodCIDRSource", "%q pairs an IPv4 range with each node's IPv6 /80: it needs IPv6PrefixDelegation = adopt or assign", src)
+		} else {
+			cfg.IPv4PodCIDRSource = src
+		}
+	case PodCIDRSourceENIPrefix:
+		bad("IPv4PodCIDRSource", "%q is not supported by this version; use %q", src, PodCIDRSourceClusterCIDR)
+	default:
+		bad("IPv4PodCIDRSource", "invalid value %q (want %s or %s)", g.IPv4PodCIDRSource, PodCIDRSourceNone, PodCIDRSourceClusterCIDR)
 	}
 
 	mode, key := strings.TrimSpace(g.IMDSEndpointMode), "IMDSEndpointMode"

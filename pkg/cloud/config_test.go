@@ -52,6 +52,12 @@ KubernetesClusterID = c1
 			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4"},
 		},
 		{
+			name: "dual-stack pod CIDRs from the cluster CIDR",
+			file: "[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = ipv4\nIPv6PrefixDelegation = assign\nIPv4PodCIDRSource = Cluster-CIDR\n",
+			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationAssign,
+				IPv4PodCIDRSource: PodCIDRSourceClusterCIDR, IMDSEndpointMode: "IPv4"},
+		},
+		{
 			name: "service overrides as upstream writes them, sorted by section name",
 			file: `[Global]
 [ServiceOverride "2"]
@@ -175,6 +181,9 @@ EC2DualStackEndpoint = maybe
 		{"override bad URL", "[ServiceOverride \"1\"]\nService = ec2\nRegion = r\nURL = not a url\nSigningRegion = r\n", nil, []string{"URL"}},
 		{"override duplicate", "[ServiceOverride \"1\"]\nService = ec2\nRegion = r\nURL = https://a\nSigningRegion = r\n[ServiceOverride \"2\"]\nService = EC2\nRegion = r\nURL = https://b\nSigningRegion = r\n", nil, []string{"duplicates"}},
 		{"bad upstream bool", "[Global]\nDisableSecurityGroupIngress = perhaps\n", nil, []string{"DisableSecurityGroupIngress"}},
+		{"IPv4 pod range needs an IPv6 mode", "[Global]\nIPv4PodCIDRSource = cluster-cidr\n", nil, []string{"IPv4PodCIDRSource", "IPv6PrefixDelegation"}},
+		{"IPv4 pod range source unknown", "[Global]\nNodeIPFamilies = ipv6\nIPv6PrefixDelegation = assign\nIPv4PodCIDRSource = dhcp\n", nil, []string{"IPv4PodCIDRSource", "dhcp"}},
+		{"IPv4 pod range from ENI prefixes not built", "[Global]\nNodeIPFamilies = ipv6\nIPv6PrefixDelegation = assign\nIPv4PodCIDRSource = eni-prefix\n", nil, []string{"IPv4PodCIDRSource", "not supported"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
