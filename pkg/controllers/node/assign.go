@@ -29,7 +29,7 @@ func (c *Controller) ensureIPv6(ctx context.Context, node *v1.Node, inst *ec2.In
 	logger := klog.FromContext(ctx).WithValues("node", node.Name, "instanceID", inst.ID, "eni", eni.ID)
 	f := assignFacts{
 		Mode: c.opts.Mode, ENI: eni.ID, SubnetID: eni.SubnetID,
-		ShownPrefixes: pod80s(eni), PodCIDR: node.Spec.PodCIDR, Settle: c.opts.AssignSettle,
+		ShownPrefixes: pod80s(eni), PodCIDR: ipv6PodCIDR(node), Settle: c.opts.AssignSettle,
 	}
 	f.ShownAddr, _ = eni.PrimaryIPv6()
 	for step := 0; ; step++ {

@@ -72,6 +72,15 @@ type Options struct {
 	// AssignSettle is how long after a recorded but unconfirmed assignment the
 	// controller waits for EC2 to show it before assigning again.
 	AssignSettle time.Duration
+	// IPv4Pool, when valid, gives each node an IPv4 pod range of
+	// IPv4MaskBits from it beside the /80 (dual-stack spec.podCIDRs; the
+	// cloud config's IPv4PodCIDRSource = cluster-cidr). Needs ModeAdopt or
+	// ModeAssign.
+	IPv4Pool     netip.Prefix
+	IPv4MaskBits int
+	// IPv4First puts the IPv4 range first in spec.podCIDRs (and in
+	// spec.podCIDR): the cluster's primary family.
+	IPv4First bool
 }
 
 // EC2 is what the controller needs from EC2; *ec2.Client satisfies it.
@@ -93,6 +102,7 @@ var _ EC2 = (*ec2.Client)(nil)
 
 // Controller is the IPv6-aware cloud node controller.
 type Controller struct {
+	v4       *ipv4Ranges // nil without dual-stack pod CIDRs
 	client   kubernetes.Interface
 	lister   corelisters.NodeLister
 	synced   cache.InformerSynced
@@ -165,6 +175,16 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: ControllerName},
 		),
 	}
+	if opts.IPv4Pool.IsValid() {
+		if opts.Mode != ModeAdopt && opts.Mode != ModeAssign {
+			return nil, fmt.Errorf("node controller: IPv4 pod ranges pair with the IPv6 /80 and need mode adopt or assign, not %q", opts.Mode)
+		}
+		v4, err := newIPv4Ranges(opts.IPv4Pool, opts.IPv4MaskBits)
+		if err != nil {
+			return nil, fmt.Errorf("node controller: IPv4 pod ranges: %w", err)
+		}
+		c.v4 = v4
+	}
 	reg, err := nodes.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.nodeChanged(obj) },
 		UpdateFunc: func(_, obj any) { c.nodeChanged(obj) },
@@ -176,6 +196,13 @@ func New(client kubernetes.Interface, nodes coreinformers.NodeInformer, cloud EC
 				c.forgetNode(n.Name)
 				c.cloud.Unexpect(n.Name)
 				c.cloud.Unexpect(nodemeta.LifecycleKey(n.Name))
+				if c.v4 != nil {
+					// Its range is free now: nodes refused for want of one go again.
+					for _, w := range c.v4.forget(n.Name) {
+						c.queue.Add(w)
+					}
+					c.recordV4Sizes()
+				}
 			}
 		},
 	})
@@ -196,6 +223,10 @@ func (c *Controller) nodeChanged(obj any) {
 	n, ok := obj.(*v1.Node)
 	if !ok {
 		return
+	}
+	if c.v4 != nil {
+		c.v4.observe(n)
+		c.recordV4Sizes()
 	}
 	// The lifecycle controller looks NotReady nodes up afresh, one at a
 	// time: announced, they ride along in each other's describes.

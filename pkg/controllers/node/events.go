@@ -19,5 +19,6 @@ const (
 	ReasonAPIConflict            = "APIConflict"
 	ReasonAPIWriteFailed         = "APIWriteFailed"
 	ReasonRefreshFailed          = "RefreshFailed"
+	ReasonCIDRNotAvailable       = "CIDRNotAvailable"
 	ReasonIPv6AddressGone        = "IPv6AddressGone"
 )

@@ -60,8 +60,9 @@ func (c *Controller) patchSpec(ctx context.Context, node *v1.Node, p *plan) (*v1
 		spec["providerID"] = nodemeta.ProviderID(p.inst)
 	}
 	if p.prefix.IsValid() && node.Spec.PodCIDR == "" {
-		spec["podCIDR"] = p.prefix.String()
-		spec["podCIDRs"] = []string{p.prefix.String()}
+		cidrs := orderPodCIDRs(p.prefix, p.v4, c.opts.IPv4First)
+		spec["podCIDR"] = cidrs[0]
+		spec["podCIDRs"] = cidrs
 	}
 	if hasCloudTaint(node) {
 		taints := []v1.Taint{}

@@ -33,8 +33,19 @@ func (c *Controller) settled(name string) {
 // StateSizes returns the number of entries in each per-node map.
 func (c *Controller) StateSizes() map[string]int {
 	c.memoMu.Lock()
-	defer c.memoMu.Unlock()
-	return map[string]int{"memo": len(c.memo), "done": len(c.done), "gone": len(c.gone), "status": len(c.status)}
+	out := map[string]int{"memo": len(c.memo), "done": len(c.done), "gone": len(c.gone), "status": len(c.status)}
+	c.memoMu.Unlock()
+	if c.v4 != nil {
+		out["ipv4_ranges"], out["ipv4_waiting"] = c.v4.sizes()
+	}
+	return out
+}
+
+// recordV4Sizes exports the IPv4 range maps' sizes.
+func (c *Controller) recordV4Sizes() {
+	held, waiting := c.v4.sizes()
+	stateEntries.WithLabelValues("ipv4_ranges").Set(float64(held))
+	stateEntries.WithLabelValues("ipv4_waiting").Set(float64(waiting))
 }
 
 // recordSizesLocked exports the map sizes; memoMu must be held.

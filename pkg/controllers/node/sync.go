@@ -69,6 +69,7 @@ type plan struct {
 	inst    *ec2.Instance
 	addrs   []v1.NodeAddress
 	prefix  netip.Prefix // zero in ModeOff
+	v4      netip.Prefix // the IPv4 pod range beside it, zero without dual-stack pod CIDRs
 	ipv6    netip.Addr   // the primary ENI's IPv6 address, zero in ModeOff
 	eniID   string
 	tainted bool
@@ -97,6 +98,19 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		}
 	}
 	p := plan{inst: inst, tainted: hasCloudTaint(node)}
+	// The IPv4 pod range, like the node IP, can refuse the node: settled
+	// before any mutating EC2 call.
+	if c.v4 != nil {
+		if node.Spec.PodCIDR == "" {
+			if p.v4, err = c.v4.reserve(node.Name); err != nil {
+				c.recordV4Sizes()
+				return 0, err
+			}
+			c.recordV4Sizes()
+		} else if err := c.v4.checkPreset(node); err != nil {
+			return 0, err
+		}
+	}
 	view := inst
 	if c.ipv6() {
 		eni := inst.PrimaryENI()
@@ -152,7 +166,11 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		nodesInitialized.Inc()
 		initLatency.Observe(c.now().Sub(updated.CreationTimestamp.Time).Seconds())
 	}
-	if p.prefix.IsValid() {
+	if p.prefix.IsValid() && p.v4.IsValid() {
+		logger.Info("Node initialized", "eni", p.eniID, "prefix", p.prefix.String(), "ipv4Range", p.v4.String(), "ipv6", p.ipv6.String())
+		c.recorder.Eventf(updated, v1.EventTypeNormal, ReasonSynced, "Node synced successfully: podCIDRs %v (/80 from %s), IPv6 %s",
+			orderPodCIDRs(p.prefix, p.v4, c.opts.IPv4First), p.eniID, p.ipv6)
+	} else if p.prefix.IsValid() {
 		logger.Info("Node initialized", "eni", p.eniID, "prefix", p.prefix.String(), "ipv6", p.ipv6.String())
 		c.recorder.Eventf(updated, v1.EventTypeNormal, ReasonSynced, "Node synced successfully: podCIDR %s from %s, IPv6 %s", p.prefix, p.eniID, p.ipv6)
 	} else {
