@@ -17,7 +17,7 @@ import (
 // command lines start unchanged, but does not act on, with the reason.
 var noEffectFlags = map[string]string{
 	"allocate-node-cidrs":          "this CCM runs no pod CIDR allocator; pod CIDRs come from each node's ENI IPv6 prefix (IPv6PrefixDelegation in the cloud config) or from kube-controller-manager",
-	"cluster-cidr":                 "this CCM runs no pod CIDR allocator and no route controller",
+	"cluster-cidr":                 "it is read only with IPv4PodCIDRSource = cluster-cidr in the cloud config (dual-stack pod CIDRs), and there is no route controller",
 	"cidr-allocator-type":          "this CCM runs no pod CIDR allocator",
 	"configure-cloud-routes":       "the route controller is not implemented (the provider has no Routes())",
 	"route-reconciliation-period":  "the route controller is not implemented (the provider has no Routes())",
@@ -26,10 +26,14 @@ var noEffectFlags = map[string]string{
 }
 
 // warnNoEffect logs a warning for each flag set on the command line that
-// has no effect here, and for tagging-controller flags given without the
-// tagging controller in --controllers.
-func warnNoEffect(fs *pflag.FlagSet, c *config.CompletedConfig) {
+// has no effect here (--cluster-cidr unless used), and for
+// tagging-controller flags given without the tagging controller in
+// --controllers.
+func warnNoEffect(fs *pflag.FlagSet, c *config.CompletedConfig, clusterCIDRUsed bool) {
 	fs.Visit(func(f *pflag.Flag) {
+		if f.Name == "cluster-cidr" && clusterCIDRUsed {
+			return
+		}
 		if why, ok := noEffectFlags[f.Name]; ok {
 			klog.Warningf("Flag --%s is accepted for compatibility with upstream but has no effect in aws-cloud-controller-manager: %s", f.Name, why)
 		}

@@ -55,14 +55,17 @@ func newCommand() (*cobra.Command, error) {
 	taggingOpts := tagging.NewOptions()
 	fss := cliflag.NamedFlagSets{}
 	taggingOpts.AddFlags(fss.FlagSet("tagging controller"))
+	ipam := &nodeIPAMOptions{maskSizeIPv4: defaultNodeCIDRMaskSizeIPv4}
+	ipam.AddFlags(fss.FlagSet("node IPAM"))
 	aliases := names.CCMControllerAliases()
 	aliases[tagging.ControllerName] = tagging.ControllerName
 	var cmd *cobra.Command
 	initCloud := func(c *config.CompletedConfig) cloudprovider.Interface {
-		warnNoEffect(cmd.Flags(), c)
-		return cloudInitializer(c)
+		cp := cloudInitializer(c)
+		warnNoEffect(cmd.Flags(), c, usesClusterCIDR(cp))
+		return cp
 	}
-	cmd = app.NewCloudControllerManagerCommand(opts, initCloud, controllerInitializers(taggingOpts),
+	cmd = app.NewCloudControllerManagerCommand(opts, initCloud, controllerInitializers(taggingOpts, ipam),
 		aliases, fss, wait.NeverStop)
 	cmd.Use = "aws-cloud-controller-manager"
 	return cmd, nil
@@ -71,14 +74,14 @@ func newCommand() (*cobra.Command, error) {
 // controllerInitializers copies the framework's map, replaces cloud-node with
 // our node controller, adds upstream's tagging controller and accepts service
 // and route with a warning that they have no effect here.
-func controllerInitializers(taggingOpts *tagging.Options) map[string]app.ControllerInitFuncConstructor {
+func controllerInitializers(taggingOpts *tagging.Options, ipam *nodeIPAMOptions) map[string]app.ControllerInitFuncConstructor {
 	m := make(map[string]app.ControllerInitFuncConstructor, len(app.DefaultInitFuncConstructors))
 	for k, v := range app.DefaultInitFuncConstructors {
 		m[k] = v
 	}
 	m[names.CloudNodeController] = app.ControllerInitFuncConstructor{
 		InitContext: app.ControllerInitContext{ClientName: "node-controller"},
-		Constructor: startNodeController,
+		Constructor: startNodeController(ipam),
 	}
 	// The tagging controller only patches one Node label, which the node
 	// controller's identity may do: with --use-service-account-credentials it
@@ -105,21 +108,26 @@ var notImplemented = map[string]string{
 
 func cloudInitializer(c *config.CompletedConfig) cloudprovider.Interface {
 	cc := c.ComponentConfig.KubeCloudShared.CloudProvider
-	cloud, err := cloudprovider.InitCloudProvider(cc.Name, cc.CloudConfigFile)
+	cp, err := cloudprovider.InitCloudProvider(cc.Name, cc.CloudConfigFile)
 	if err != nil {
 		klog.Fatalf("Cloud provider could not be initialized: %v", err)
 	}
-	if cloud == nil {
+	if cp == nil {
 		klog.Fatalf("Cloud provider %q is not known (this binary provides \"aws\")", cc.Name)
 	}
-	if !cloud.HasClusterID() {
+	if !cp.HasClusterID() {
 		if c.ComponentConfig.KubeCloudShared.AllowUntaggedCloud {
 			klog.Warning("No cluster ID found (KubernetesClusterID in the cloud config, or a kubernetes.io/cluster/<id> tag); continuing because of --allow-untagged-cloud")
-		} else if aws, ok := cloud.(interface{ ClusterIDError() error }); ok && aws.ClusterIDError() != nil {
+		} else if aws, ok := cp.(interface{ ClusterIDError() error }); ok && aws.ClusterIDError() != nil {
 			klog.Fatalf("No cluster ID found: %v; set KubernetesClusterID in the cloud config to skip the lookup, or pass --allow-untagged-cloud", aws.ClusterIDError())
 		} else {
 			klog.Fatalf("No cluster ID found: set KubernetesClusterID in the cloud config, tag the instance with kubernetes.io/cluster/<id>, or pass --allow-untagged-cloud")
 		}
 	}
-	return cloud
+	if aws, ok := cp.(*cloud.Cloud); ok && aws.Config().IPv4PodCIDRSource == cloud.PodCIDRSourceClusterCIDR {
+		if _, _, err := ipv4Pool(c.ComponentConfig.KubeCloudShared.ClusterCIDR); err != nil {
+			klog.Fatalf("IPv4PodCIDRSource = cluster-cidr in the cloud config: %v", err)
+		}
+	}
+	return cp
 }

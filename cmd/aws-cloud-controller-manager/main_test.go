@@ -25,7 +25,7 @@ func TestControllerSet(t *testing.T) {
 			t.Errorf("%s enabled by default", name)
 		}
 	}
-	m := controllerInitializers(nil)
+	m := controllerInitializers(nil, &nodeIPAMOptions{maskSizeIPv4: defaultNodeCIDRMaskSizeIPv4})
 	if len(m) != len(app.DefaultInitFuncConstructors)+1 {
 		t.Errorf("controllers %v", app.ControllerNames(m))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -53,5 +54,38 @@ func TestStripNode(t *testing.T) {
 	d := cache.DeletedFinalStateUnknown{Key: "n", Obj: n}
 	if out, err := stripNode(d); err != nil || out.(cache.DeletedFinalStateUnknown).Key != "n" {
 		t.Errorf("tombstone: %v, %v", out, err)
+	}
+}
+
+// TestIPv4Pool: --cluster-cidr read as kube-controller-manager reads it.
+func TestIPv4Pool(t *testing.T) {
+	tests := []struct {
+		name, flag string
+		pool       string
+		ipv4First  bool
+		errHas     string
+	}{
+		{"ipv4 only", "10.244.0.0/16", "10.244.0.0/16", true, ""},
+		{"ipv6 first", "fd00:10:244::/56, 10.244.0.0/16", "10.244.0.0/16", false, ""},
+		{"ipv4 first", "10.244.0.0/16,fd00:10:244::/56", "10.244.0.0/16", true, ""},
+		{"empty", "", "", false, "--cluster-cidr is empty"},
+		{"ipv6 only", "fd00:10:244::/56", "", false, "no IPv4 CIDR"},
+		{"two ipv4", "10.244.0.0/16,10.245.0.0/16", "", false, "one CIDR per family"},
+		{"garbage", "10.244.0.0/16,nope", "", false, "nope"},
+		{"host bits", "10.244.1.0/16", "", false, "did you mean 10.244.0.0/16"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, first, err := ipv4Pool(tc.flag)
+			if tc.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+					t.Fatalf("ipv4Pool(%q) error %v, want one containing %q", tc.flag, err, tc.errHas)
+				}
+				return
+			}
+			if err != nil || pool.String() != tc.pool || first != tc.ipv4First {
+				t.Fatalf("ipv4Pool(%q) = %s, %v, %v; want %s, %v", tc.flag, pool, first, err, tc.pool, tc.ipv4First)
+			}
+		})
 	}
 }

@@ -68,7 +68,7 @@ func TestUpstreamFlagsDeclared(t *testing.T) {
 // accepts in --controllers passes our validation, and each one we do not
 // implement starts as "accepted, not running" instead of failing.
 func TestUpstreamControllerNames(t *testing.T) {
-	m := controllerInitializers(nil)
+	m := controllerInitializers(nil, &nodeIPAMOptions{maskSizeIPv4: defaultNodeCIDRMaskSizeIPv4})
 	aliases := names.CCMControllerAliases()
 	aliases["tagging"] = "tagging"
 	for _, name := range readFacts(t, "controllers.txt") {
