@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -135,18 +136,45 @@ type nodeRecorder struct {
 func recordNodes(t *testing.T, w *harness.World) *nodeRecorder {
 	t.Helper()
 	ctx := t.Context()
-	wi, err := w.Admin.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{})
+	list, err := w.Admin.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &nodeRecorder{firstCIDR: map[string]string{}, init: map[string]bool{}, ended: make(chan struct{})}
+	for i := range list.Items {
+		r.observe(watch.Added, &list.Items[i])
+	}
+	// A watch the server closes is resumed from the last resourceVersion
+	// seen, as an informer does, so no event is missed; a resume the server
+	// refuses (the version is gone) ends the record.
+	rv := list.ResourceVersion
 	go func() {
 		defer close(r.ended)
-		defer wi.Stop()
-		for ev := range wi.ResultChan() {
-			if n, ok := ev.Object.(*corev1.Node); ok {
-				r.observe(ev.Type, n)
+		for ctx.Err() == nil {
+			wi, err := w.Admin.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+			if err != nil {
+				if ctx.Err() == nil {
+					r.mu.Lock()
+					r.violations = append(r.violations, fmt.Sprintf("node watch from resourceVersion %s: %v", rv, err))
+					r.mu.Unlock()
+				}
+				return
 			}
+			for ev := range wi.ResultChan() {
+				if n, ok := ev.Object.(*corev1.Node); ok {
+					rv = n.ResourceVersion
+					if ev.Type != watch.Bookmark {
+						r.observe(ev.Type, n)
+					}
+				} else if ev.Type == watch.Error {
+					r.mu.Lock()
+					r.violations = append(r.violations, fmt.Sprintf("node watch error: %v", ev.Object))
+					r.mu.Unlock()
+					wi.Stop()
+					return
+				}
+			}
+			wi.Stop()
 		}
 	}()
 	return r
@@ -164,10 +192,12 @@ func (r *nodeRecorder) observe(typ watch.EventType, n *corev1.Node) {
 	if len(n.Spec.PodCIDRs) > 0 && n.Spec.PodCIDRs[0] != cidr {
 		r.violations = append(r.violations, fmt.Sprintf("%s: podCIDR %q but podCIDRs %v", n.Name, cidr, n.Spec.PodCIDRs))
 	}
-	if first, ok := r.firstCIDR[n.Name]; ok && cidr != first {
-		r.violations = append(r.violations, fmt.Sprintf("%s: podCIDR changed from %s to %q", n.Name, first, cidr))
-	} else if !ok && cidr != "" {
-		r.firstCIDR[n.Name] = cidr
+	// The whole list: with dual-stack pod CIDRs, neither range may change.
+	all := strings.Join(n.Spec.PodCIDRs, ",")
+	if first, ok := r.firstCIDR[n.Name]; ok && all != first {
+		r.violations = append(r.violations, fmt.Sprintf("%s: podCIDRs changed from %s to %q", n.Name, first, all))
+	} else if !ok && all != "" {
+		r.firstCIDR[n.Name] = all
 	}
 	if initialized(n) {
 		if cidr == "" && !r.init[n.Name] {
@@ -196,6 +226,7 @@ func (r *nodeRecorder) waitInitialized(ctx context.Context, t *testing.T, n int,
 		return r.initialized() >= n, nil
 	})
 	if err != nil {
+		r.check(t)
 		t.Fatalf("fewer than %d nodes initialized (%d): %v", n, r.initialized(), err)
 	}
 }
@@ -220,8 +251,9 @@ func (r *nodeRecorder) check(t *testing.T) {
 	}
 }
 
-// firstPodCIDR returns the first podCIDR recorded for the node.
-func (r *nodeRecorder) firstPodCIDR(name string) string {
+// firstPodCIDRs returns the first podCIDRs recorded for the node, joined
+// by commas.
+func (r *nodeRecorder) firstPodCIDRs(name string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.firstCIDR[name]
@@ -235,6 +267,15 @@ func (r *nodeRecorder) firstPodCIDR(name string) string {
 // its first address is that IPv6 address as InternalIP; and no two nodes
 // in the cluster share a podCIDR.
 func checkConverged(ctx context.Context, t *testing.T, w *harness.World, r *nodeRecorder, want map[string]string) {
+	t.Helper()
+	checkConvergedWith(ctx, t, w, r, want, func(n *corev1.Node, prefix string) []string { return []string{prefix} })
+}
+
+// checkConvergedWith is checkConverged with the expected podCIDRs of each
+// node given by podCIDRs (its ENI's /80 in prefix); no podCIDRs entry may
+// be on two nodes.
+func checkConvergedWith(ctx context.Context, t *testing.T, w *harness.World, r *nodeRecorder, want map[string]string,
+	podCIDRs func(n *corev1.Node, prefix string) []string) {
 	t.Helper()
 	list, err := w.Admin.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -250,11 +291,11 @@ func checkConverged(ctx context.Context, t *testing.T, w *harness.World, r *node
 	seen := map[string]bool{}
 	for i := range list.Items {
 		n := &list.Items[i]
-		if n.Spec.PodCIDR != "" {
-			if other, dup := owner[n.Spec.PodCIDR]; dup {
-				fail("%s and %s share podCIDR %s", n.Name, other, n.Spec.PodCIDR)
+		for _, c := range n.Spec.PodCIDRs {
+			if other, dup := owner[c]; dup {
+				fail("%s and %s share pod CIDR %s", n.Name, other, c)
 			}
-			owner[n.Spec.PodCIDR] = n.Name
+			owner[c] = n.Name
 		}
 		id, ok := want[n.Name]
 		if !ok {
@@ -277,11 +318,12 @@ func checkConverged(ctx context.Context, t *testing.T, w *harness.World, r *node
 		if p, err := netip.ParsePrefix(prefix); err != nil || p.Bits() != 80 {
 			fail("%s: ENI prefix %s is not a /80", n.Name, prefix)
 		}
-		if n.Spec.PodCIDR != prefix || len(n.Spec.PodCIDRs) != 1 || n.Spec.PodCIDRs[0] != prefix {
-			fail("%s: podCIDR %q podCIDRs %v, want the ENI's /80 %s", n.Name, n.Spec.PodCIDR, n.Spec.PodCIDRs, prefix)
+		wantCIDRs := podCIDRs(n, prefix)
+		if n.Spec.PodCIDR != wantCIDRs[0] || !slices.Equal(n.Spec.PodCIDRs, wantCIDRs) {
+			fail("%s: podCIDR %q podCIDRs %v, want %v (the ENI's /80 %s)", n.Name, n.Spec.PodCIDR, n.Spec.PodCIDRs, wantCIDRs, prefix)
 		}
-		if first := r.firstPodCIDR(n.Name); first != prefix {
-			fail("%s: first recorded podCIDR %q, want %s", n.Name, first, prefix)
+		if first := r.firstPodCIDRs(n.Name); first != strings.Join(wantCIDRs, ",") {
+			fail("%s: first recorded podCIDRs %q, want %v", n.Name, first, wantCIDRs)
 		}
 		if len(n.Status.Addresses) == 0 || n.Status.Addresses[0].Type != corev1.NodeInternalIP || n.Status.Addresses[0].Address != addr {
 			fail("%s: addresses %v, want the ENI's %s as first InternalIP", n.Name, n.Status.Addresses, addr)
