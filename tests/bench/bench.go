@@ -16,6 +16,10 @@ import (
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/ec2sim"
 )
 
+// dualStackClusterCIDR is scenario e's --cluster-cidr: IPv6 primary, and
+// 16,384 IPv4 /24s.
+const dualStackClusterCIDR = "fd00:10:244::/56,10.128.0.0/10"
+
 // AWS's default AssignIpv6Addresses bucket, as ec2sim enforces it.
 const (
 	assignBucket = 100
@@ -35,6 +39,7 @@ type bench struct {
 // world is a harness world with the CCM and a fast admin client.
 type world struct {
 	*harness.World
+	dual  bool // dual-stack pod CIDRs (scenario e)
 	ccm   *harness.CCM
 	admin kubernetes.Interface
 	insts []ec2sim.InstanceState
@@ -67,6 +72,14 @@ func (b *bench) startWorld(ctx context.Context, prePrefixed bool) (*world, error
 // controller runs.
 func (w *world) startCCM(ctx context.Context, extra ...string) error {
 	o := harness.CCMOptions{ExtraArgs: extra}
+	if w.dual {
+		cc, err := w.ShippedCloudConfig()
+		if err != nil {
+			return err
+		}
+		o.CloudConfig = cc + "IPv4PodCIDRSource=cluster-cidr\n"
+		o.ExtraArgs = append([]string{"--cluster-cidr=" + dualStackClusterCIDR, "--node-cidr-mask-size-ipv4=24"}, extra...)
+	}
 	if profileDir != "" {
 		o.Env = []string{"GODEBUG=gctrace=1"}
 	}
@@ -154,11 +167,15 @@ func (b *bench) burst(ctx context.Context, id string, prePrefixed bool) (sc Scen
 	if !prePrefixed {
 		sc.Title = "burst, bare (the CCM assigns address and prefix)"
 	}
+	if id == "e" {
+		sc.Title = "burst, pre-prefixed, dual-stack pod CIDRs (IPv4 /24s from --cluster-cidr)"
+	}
 	b.res.Machine.Load = append(b.res.Machine.Load, id+": "+loadAvg())
 	b.logf("(%s) %s: starting the world with %d instances", id, sc.Title, b.n)
 	if w, err = b.startWorld(ctx, prePrefixed); err != nil {
 		return sc, nil, err
 	}
+	w.dual = id == "e"
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -312,7 +329,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // node) on AWS's bucket.
 func (b *bench) bound(id string) *Bound {
 	qps, burst := b.res.KubeAPIQPS, float64(b.res.KubeAPIBurst)
-	if id == "a" {
+	if id == "a" || id == "e" {
 		return &Bound{
 			What:    "API writes",
 			Formula: fmt.Sprintf("(2N − %g burst) / %g QPS", burst, qps),

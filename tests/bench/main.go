@@ -35,7 +35,7 @@ func main() {
 func run() error {
 	var (
 		n          = flag.Int("n", 1000, "number of nodes")
-		scenarios  = flag.String("scenarios", "a,b,c", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state), d (churn; -n is ignored)")
+		scenarios  = flag.String("scenarios", "a,b,c,e", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state), d (churn; -n is ignored), e (a with dual-stack pod CIDRs)")
 		waves      = flag.Int("churn-waves", 20, "waves in scenario d")
 		waveSize   = flag.Int("churn-wave-size", 1000, "Nodes created and deleted per wave in scenario d")
 		period     = flag.Duration("steady-period", 20*time.Second, "--node-status-update-frequency in scenario c")
@@ -95,7 +95,7 @@ func measure(root string, n int, ready bool, scenarios []string, period time.Dur
 		return nil, fmt.Errorf("need -n, -steady-periods and -steady-period above zero")
 	}
 	for _, s := range scenarios {
-		if s != "a" && s != "b" && s != "c" {
+		if s != "a" && s != "b" && s != "c" && s != "e" {
 			return nil, fmt.Errorf("unknown scenario %q", s)
 		}
 	}
@@ -129,6 +129,14 @@ func measure(root string, n int, ready bool, scenarios []string, period time.Dur
 		sc, w, err := b.burst(ctx, "b", false)
 		if err != nil {
 			return nil, fmt.Errorf("scenario b: %w", err)
+		}
+		w.Close()
+		res.Scenarios = append(res.Scenarios, sc)
+	}
+	if has("e") {
+		sc, w, err := b.burst(ctx, "e", true)
+		if err != nil {
+			return nil, fmt.Errorf("scenario e: %w", err)
 		}
 		w.Close()
 		res.Scenarios = append(res.Scenarios, sc)

@@ -246,12 +246,21 @@ func checkNode(n *corev1.Node, byID map[string]ec2sim.InstanceState, seen map[st
 		return fmt.Sprintf("ENI %s holds %d prefixes", eni.ID, len(eni.IPv6Prefixes))
 	case len(eni.IPv6) != 1:
 		return fmt.Sprintf("ENI %s holds %d IPv6 addresses", eni.ID, len(eni.IPv6))
-	case n.Spec.PodCIDR != eni.IPv6Prefixes[0] || len(n.Spec.PodCIDRs) != 1:
+	case n.Spec.PodCIDR != eni.IPv6Prefixes[0] || len(n.Spec.PodCIDRs) < 1 || len(n.Spec.PodCIDRs) > 2 || n.Spec.PodCIDRs[0] != eni.IPv6Prefixes[0]:
 		return fmt.Sprintf("podCIDRs %v, ENI prefix %s", n.Spec.PodCIDRs, eni.IPv6Prefixes[0])
-	case seen[n.Spec.PodCIDR] != "":
-		return "podCIDR shared with " + seen[n.Spec.PodCIDR]
 	}
-	seen[n.Spec.PodCIDR] = n.Name
+	// Dual-stack pod CIDRs (scenario e): an IPv4 range second.
+	if len(n.Spec.PodCIDRs) == 2 {
+		if p, err := netip.ParsePrefix(n.Spec.PodCIDRs[1]); err != nil || !p.Addr().Is4() {
+			return fmt.Sprintf("podCIDRs %v: the second is not an IPv4 range", n.Spec.PodCIDRs)
+		}
+	}
+	for _, c := range n.Spec.PodCIDRs {
+		if seen[c] != "" {
+			return "pod CIDR " + c + " shared with " + seen[c]
+		}
+		seen[c] = n.Name
+	}
 	for _, a := range n.Status.Addresses {
 		if a.Type != corev1.NodeInternalIP {
 			continue
