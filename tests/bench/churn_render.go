@@ -161,7 +161,7 @@ func churnSection(b *strings.Builder, r *ChurnResults) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	m := r.Mix
 	p("## Churn (d)\n\n")
-	p("`make bench` runs a, b and c; the churn runs with `cd tests/bench && go run . -scenarios d` (flags\n")
+	p("`make bench` runs a, b, c and e; the churn runs with `cd tests/bench && go run . -scenarios d` (flags\n")
 	p("`-churn-waves`, default 20, and `-churn-wave-size`, default 1000).\n\n")
 	p("Run %s on %d × %s, %.1f GiB RAM; commit `%s`; CCM `%s`; CCM client QPS %g, burst %d; API Priority and\n",
 		r.Date.Format("2006-01-02 15:04 UTC"), r.Machine.CPUs, r.Machine.Model, r.Machine.MemGB, r.Commit, r.CCMVersion, r.KubeAPIQPS, r.KubeAPIBurst)
