@@ -125,18 +125,14 @@ func measure(root string, n int, ready bool, scenarios []string, period time.Dur
 		}
 		w.Close()
 	}
-	if has("b") {
-		sc, w, err := b.burst(ctx, "b", false)
-		if err != nil {
-			return nil, fmt.Errorf("scenario b: %w", err)
+	// (b) bare instances; (e) pre-prefixed with dual-stack pod CIDRs.
+	for _, id := range []string{"b", "e"} {
+		if !has(id) {
+			continue
 		}
-		w.Close()
-		res.Scenarios = append(res.Scenarios, sc)
-	}
-	if has("e") {
-		sc, w, err := b.burst(ctx, "e", true)
+		sc, w, err := b.burst(ctx, id, id == "e")
 		if err != nil {
-			return nil, fmt.Errorf("scenario e: %w", err)
+			return nil, fmt.Errorf("scenario %s: %w", id, err)
 		}
 		w.Close()
 		res.Scenarios = append(res.Scenarios, sc)

@@ -277,25 +277,19 @@ func saveProfile(w *world, dir, name string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	heapURL := strings.TrimSuffix(w.ccm.MetricsURL, "/metrics") + "/debug/pprof/heap"
-	err := scrape(context.Background(), heapURL, w.AdminCfg.BearerToken, func(r io.Reader) error {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+"-heap.pprof"), b, 0o644)
-	})
-	if err != nil {
+	save := func(url, file string) error {
+		return scrape(context.Background(), url, w.AdminCfg.BearerToken, func(r io.Reader) error {
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, name+file), b, 0o644)
+		})
+	}
+	if err := save(strings.TrimSuffix(w.ccm.MetricsURL, "/metrics")+"/debug/pprof/heap", "-heap.pprof"); err != nil {
 		return err
 	}
-	err = scrape(context.Background(), w.ccm.MetricsURL, w.AdminCfg.BearerToken, func(r io.Reader) error {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, name+"-metrics.txt"), b, 0o644)
-	})
-	if err != nil {
+	if err := save(w.ccm.MetricsURL, "-metrics.txt"); err != nil {
 		return err
 	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.ccm.Cmd.Process.Pid))
