@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -166,5 +167,29 @@ func TestDualStackOptionsRefused(t *testing.T) {
 		if _, err := New(kube, nodes, newEC2(t, sim), o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
+	}
+}
+
+// IPv4 ranges cost no EC2 call: the same nodes initialized with and
+// without them make the same calls, action by action.
+func TestDualStackNoExtraEC2Calls(t *testing.T) {
+	counts := func(pool netip.Prefix) map[string]map[string]int {
+		sim := startSim(t, world)
+		kube := fake.NewClientset()
+		for name, id := range dualStackNodes {
+			if _, err := kube.CoreV1().Nodes().Create(t.Context(), kubeletNode(name, pid(id), nil), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := runController(t, kube, newEC2(t, sim), Options{Mode: ModeAssign, IPv4Pool: pool, IPv4MaskBits: 24})
+		for name := range dualStackNodes {
+			waitInitialized(t, kube, name)
+		}
+		stop()
+		return sim.Counts()
+	}
+	without, with := counts(netip.Prefix{}), counts(netip.MustParsePrefix("10.244.0.0/16"))
+	if !reflect.DeepEqual(without, with) {
+		t.Errorf("EC2 calls\n without IPv4 ranges %v\n with them         %v", without, with)
 	}
 }
