@@ -47,10 +47,12 @@ func (c *Cloud) instanceBy(ctx context.Context, l nodemeta.Lookup) (*ec2.Instanc
 const lifecycleMaxAge = time.Second
 
 // lifecycleExpectTTL is how long a NotReady node's instance stays announced
-// to the resolver after the lifecycle controller last asked about it: a few
-// monitor periods, so that a node that became Ready or was deleted, which
-// the provider is not told about, stops riding along soon after.
-const lifecycleExpectTTL = time.Minute
+// to the resolver after the lifecycle controller last asked about it: four
+// monitor periods (5 s each by default), so that a node that became Ready
+// or was deleted, which the provider is not told about, stops riding along
+// soon after. The node controller's own announcement, withdrawn on delete,
+// is the main one; this is the fallback without it.
+const lifecycleExpectTTL = 20 * time.Second
 
 // lifecycleInstanceFor resolves the Node's instance for InstanceExists and
 // InstanceShutdown: fresh (at most lifecycleMaxAge old) for a node whose

@@ -20,6 +20,7 @@ type expectations struct {
 	mu    sync.Mutex
 	byKey map[string]expected
 	seq   uint64
+	timer *time.Timer // prunes lapsed keys; nil when none has a lifetime
 }
 
 type expected struct {
@@ -47,6 +48,9 @@ func (e *expectations) set(key string, lk lookupKey, ttl time.Duration) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ttl > 0 && e.timer == nil {
+		e.timer = time.AfterFunc(ttl, e.prune)
+	}
 	if old, ok := e.byKey[key]; ok {
 		e.byKey[key] = expected{lk: lk, seq: old.seq, until: until}
 		return
@@ -54,6 +58,29 @@ func (e *expectations) set(key string, lk lookupKey, ttl time.Duration) {
 	e.seq++
 	e.byKey[key] = expected{lk: lk, seq: e.seq, until: until}
 	e.add(1)
+}
+
+// prune withdraws lapsed keys, and runs again when the next one lapses, so
+// that they go even when no describe happens (rideAlong prunes too).
+func (e *expectations) prune() {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var next time.Time
+	for key, x := range e.byKey {
+		switch {
+		case x.until.IsZero():
+		case !now.Before(x.until):
+			delete(e.byKey, key)
+			e.add(-1)
+		case next.IsZero() || x.until.Before(next):
+			next = x.until
+		}
+	}
+	e.timer = nil
+	if !next.IsZero() {
+		e.timer = time.AfterFunc(next.Sub(now)+time.Millisecond, e.prune)
+	}
 }
 
 // remove withdraws key.

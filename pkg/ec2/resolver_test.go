@@ -349,3 +349,19 @@ func TestFreshLookupsShareOneDescribe(t *testing.T) {
 		t.Errorf("%d concurrent fresh lookups cost %d describes, want 1", 2*n, got)
 	}
 }
+
+// An expectation with a lifetime lapses on its own, with no describe to
+// prune it: a deleted NotReady node's announcement does not stay forever.
+func TestExpectationsLapseWithoutDescribes(t *testing.T) {
+	_, c, _ := simClient(t, 2, Config{CacheTTL: time.Hour})
+	c.ExpectFor("lifecycle/a", simID(0), "", 50*time.Millisecond)
+	c.ExpectFor("lifecycle/b", "", simName(1), 150*time.Millisecond)
+	c.Expect("node-a", simID(0), "") // no lifetime: stays
+	deadline := time.Now().Add(5 * time.Second)
+	for c.StateSizes()["expectations"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("expectations %d after their lifetimes, want 1", c.StateSizes()["expectations"])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
