@@ -262,7 +262,7 @@ func TestLifecycleLookupsOfNotReadyNodesAreFresh(t *testing.T) {
 	if got := sim.Calls("DescribeInstances"); got != 0 {
 		t.Errorf("a Ready node's lookup cost %d describes, want 0 (cached)", got)
 	}
-	time.Sleep(1100 * time.Millisecond) // past the lifecycle lookups' max age
+	time.Sleep(cloud.LifecycleMaxAge + 100*time.Millisecond) // past the lifecycle lookups' max age
 	if exists, err := c.InstanceExists(t.Context(), byID); err != nil || !exists {
 		t.Errorf("stopped instance: exists %v, %v", exists, err)
 	}
@@ -309,7 +309,7 @@ func TestLifecyclePassOverNotReadyNodesBatches(t *testing.T) {
 		return down
 	}
 	pass()
-	time.Sleep(1100 * time.Millisecond) // past the lifecycle lookups' max age
+	time.Sleep(cloud.LifecycleMaxAge + 100*time.Millisecond) // past the lifecycle lookups' max age
 	for _, i := range []int{4, 5} {     // one found by name, one by ID
 		if err := sim.SetInstanceState(instanceID(i), ec2.StateStopped); err != nil {
 			t.Fatal(err)

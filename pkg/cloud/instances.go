@@ -38,13 +38,17 @@ func (c *Cloud) instanceBy(ctx context.Context, l nodemeta.Lookup) (*ec2.Instanc
 	return c.ec2.InstanceByPrivateDNSName(ctx, l.PrivateDNSName)
 }
 
-// lifecycleMaxAge is how old an EC2 answer about a NotReady node's instance
+// LifecycleMaxAge is how old an EC2 answer about a NotReady node's instance
 // may be. The framework's lifecycle controller asks InstanceExists and then
 // InstanceShutdown for each NotReady node every --node-monitor-period (5 s):
 // from the cache, whose TTL is 30 s, a terminated instance's Node lived on for
-// up to 35 s. Within this age the second question reuses the first's
-// describe, and both still batch with every other lookup.
-const lifecycleMaxAge = time.Second
+// up to 35 s. Any max age under the monitor period sees a change at the
+// first pass at least that long after it, so within about one period; 4 s
+// (not less) leaves a pass over thousands of NotReady nodes, whose refreshes
+// of 1,000 instances a call take a while on a busy machine, time to finish
+// before its first refreshes are stale again. Within this age the second
+// question reuses the first's describe, and both batch with every other lookup.
+const LifecycleMaxAge = 4 * time.Second
 
 // lifecycleExpectTTL is how long a NotReady node's instance stays announced
 // to the resolver after the lifecycle controller last asked about it: four
@@ -55,7 +59,7 @@ const lifecycleMaxAge = time.Second
 const lifecycleExpectTTL = 20 * time.Second
 
 // lifecycleInstanceFor resolves the Node's instance for InstanceExists and
-// InstanceShutdown: fresh (at most lifecycleMaxAge old) for a node whose
+// InstanceShutdown: fresh (at most LifecycleMaxAge old) for a node whose
 // Ready condition is not True, the ones the lifecycle controller acts on;
 // from the cache otherwise.
 //
@@ -78,15 +82,15 @@ func (c *Cloud) lifecycleInstanceFor(ctx context.Context, node *v1.Node) (*ec2.I
 	}
 	c.ec2.ExpectFor(key, l.InstanceID, l.PrivateDNSName, lifecycleExpectTTL)
 	if l.InstanceID != "" {
-		return c.ec2.InstanceByIDFresh(ctx, l.InstanceID, lifecycleMaxAge)
+		return c.ec2.InstanceByIDFresh(ctx, l.InstanceID, LifecycleMaxAge)
 	}
-	return c.ec2.InstanceByPrivateDNSNameFresh(ctx, l.PrivateDNSName, lifecycleMaxAge)
+	return c.ec2.InstanceByPrivateDNSNameFresh(ctx, l.PrivateDNSName, LifecycleMaxAge)
 }
 
 // InstanceExists reports whether the Node's instance exists: unknown and
 // terminated instances do not; pending, running, shutting-down, stopping
 // and stopped ones do (upstream's semantics). For a NotReady node the answer
-// comes from EC2 at most lifecycleMaxAge ago, not from the cache.
+// comes from EC2 at most LifecycleMaxAge ago, not from the cache.
 func (c *Cloud) InstanceExists(ctx context.Context, node *v1.Node) (bool, error) {
 	inst, err := c.lifecycleInstanceFor(ctx, node)
 	if errors.Is(err, ec2.ErrInstanceNotFound) {
