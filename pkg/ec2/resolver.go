@@ -220,7 +220,7 @@ func (r *resolver) flush(batch map[lookupKey][]waiter) {
 	instanceCacheHits.WithLabelValues("miss").Add(float64(len(batch)))
 
 	instanceBatchSize.Observe(float64(len(batch)))
-	// Expected lookups ride along unless cached as freshly as the batch's
+	// Expected lookups ride along unless cached fresher than the batch's
 	// most demanding waiter needs: a fresh lookup refreshes its peers too.
 	var strictest time.Time
 	var ids, names []string
@@ -236,10 +236,17 @@ func (r *resolver) flush(batch map[lookupKey][]waiter) {
 			names = append(names, k.value)
 		}
 	}
+	// A fresh batch also refreshes peers past half the age it allows: peers
+	// cached at different times would otherwise go stale one by one, each
+	// costing its own describe, instead of riding along together.
+	rideFresh := strictest
+	if now := r.cache.now(); !strictest.IsZero() && now.After(strictest) {
+		rideFresh = strictest.Add(now.Sub(strictest) / 2)
+	}
 	extraIDs, extraNames := r.exp.rideAlong(room(len(ids), maxIDsPerCall), room(len(names), maxFilterValuesPerCall),
 		func(k lookupKey) bool {
 			_, inBatch := batch[k]
-			return inBatch || r.cache.fresh(k, strictest)
+			return inBatch || r.cache.fresh(k, rideFresh)
 		})
 	ids = append(ids, extraIDs...)
 	names = append(names, extraNames...)

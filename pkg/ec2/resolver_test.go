@@ -365,3 +365,37 @@ func TestExpectationsLapseWithoutDescribes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Peers cached at different times are refreshed together: a fresh lookup
+// also carries peers past half the age it allows, so they do not go stale
+// one by one, each with its own describe.
+func TestFreshLookupAlignsStaggeredPeers(t *testing.T) {
+	sim, c, _ := simClient(t, 3, Config{CacheTTL: time.Hour})
+	now := time.Now()
+	c.res.cache.now = func() time.Time { return now }
+	for i := range 3 {
+		c.Expect(fmt.Sprintf("lifecycle/%d", i), simID(i), "")
+	}
+	if _, err := c.InstanceByID(t.Context(), simID(0)); err != nil { // all three cached at t0
+		t.Fatal(err)
+	}
+	now = now.Add(1500 * time.Millisecond)
+	c.Forget(simID(1))
+	if _, err := c.InstanceByID(t.Context(), simID(1)); err != nil { // peer 1 cached again at t0+1.5 s
+		t.Fatal(err)
+	}
+	now = now.Add(2700 * time.Millisecond) // t0+4.2 s: peer 0 and 2 stale for 4 s, peer 1 2.7 s old
+	before := sim.Calls("DescribeInstances")
+	if _, err := c.InstanceByIDFresh(t.Context(), simID(0), 4*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(1400 * time.Millisecond) // t0+5.6 s: peer 1 would be 4.1 s old without the refresh
+	for i := range 3 {
+		if _, err := c.InstanceByIDFresh(t.Context(), simID(i), 4*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sim.Calls("DescribeInstances") - before; got != 1 {
+		t.Errorf("%d describes for fresh lookups of three staggered peers, want 1", got)
+	}
+}
