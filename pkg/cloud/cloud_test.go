@@ -310,7 +310,7 @@ func TestLifecyclePassOverNotReadyNodesBatches(t *testing.T) {
 	}
 	pass()
 	time.Sleep(cloud.LifecycleMaxAge + 100*time.Millisecond) // past the lifecycle lookups' max age
-	for _, i := range []int{4, 5} {     // one found by name, one by ID
+	for _, i := range []int{4, 5} {                          // one found by name, one by ID
 		if err := sim.SetInstanceState(instanceID(i), ec2.StateStopped); err != nil {
 			t.Fatal(err)
 		}
