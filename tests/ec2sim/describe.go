@@ -214,18 +214,28 @@ var instanceFilters = map[string]fieldFunc[*instance]{
 	},
 }
 
+// instanceIDs reads InstanceId.N: at most max IDs (else tooMany, given the
+// count), each well formed.
+func instanceIDs(p *params, max int, tooMany string) ([]string, *apiError) {
+	ids := p.list("InstanceId")
+	if len(ids) > max {
+		return nil, badValue(tooMany, len(ids))
+	}
+	for _, id := range ids {
+		if !instanceIDRe.MatchString(id) {
+			return nil, errf(http.StatusBadRequest, "InvalidInstanceID.Malformed", "Invalid id: %q", id)
+		}
+	}
+	return ids, nil
+}
+
 func describeInstances(w *world, p *params, rc reqCtx) *apiError {
 	if err := p.checkKnown([]string{"InstanceId.#", "Filter.#.Name", "Filter.#.Value.#", "MaxResults", "NextToken", "IncludeManagedResources"}); err != nil {
 		return err
 	}
-	ids := p.list("InstanceId")
-	if len(ids) > 1000 {
-		return badValue("The maximum number of instance IDs is 1000; %d were given", len(ids))
-	}
-	for _, id := range ids {
-		if !instanceIDRe.MatchString(id) {
-			return errf(http.StatusBadRequest, "InvalidInstanceID.Malformed", "Invalid id: %q", id)
-		}
+	ids, aerr := instanceIDs(p, 1000, "The maximum number of instance IDs is 1000; %d were given")
+	if aerr != nil {
+		return aerr
 	}
 	fs, err := p.filters()
 	if err != nil {

@@ -3,7 +3,6 @@ package ec2sim
 import (
 	"fmt"
 	"hash/fnv"
-	"net/http"
 	"regexp"
 	"slices"
 	"time"
@@ -61,14 +60,9 @@ func describeInstanceTopology(w *world, p *params, rc reqCtx) *apiError {
 	if err := p.checkKnown([]string{"InstanceId.#", "GroupName.#", "Filter.#.Name", "Filter.#.Value.#", "MaxResults", "NextToken"}); err != nil {
 		return err
 	}
-	ids := p.list("InstanceId")
-	if len(ids) > 100 {
-		return badValue("The maximum number of instance IDs (100) was exceeded: %d", len(ids))
-	}
-	for _, id := range ids {
-		if !instanceIDRe.MatchString(id) {
-			return errf(http.StatusBadRequest, "InvalidInstanceID.Malformed", "Invalid id: %q", id)
-		}
+	ids, aerr := instanceIDs(p, 100, "The maximum number of instance IDs (100) was exceeded: %d")
+	if aerr != nil {
+		return aerr
 	}
 	fs, err := p.filters()
 	if err != nil {
