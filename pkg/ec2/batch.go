@@ -13,27 +13,28 @@ type waiter struct {
 	notBefore time.Time
 }
 
-// batcher collects lookups for a window and hands them to flush as one
-// batch. One flush runs at a time: lookups arriving meanwhile wait for it and
-// then form the next batch, so under load batches grow instead of calls
-// multiplying. The batch size is bounded only by how many lookups wait,
+// batcher collects requests (instance lookups, resources to tag) for a
+// window and hands them to flush as one batch, keyed by what is asked for.
+// One flush runs at a time: requests arriving meanwhile wait for it and then
+// form the next batch, so under load batches grow instead of calls
+// multiplying. The batch size is bounded only by how many requests wait,
 // never by the callers' worker count.
-type batcher struct {
+type batcher[K comparable, V any] struct {
 	window time.Duration
-	flush  func(map[lookupKey][]waiter)
-	g      gauge // distinct lookups waiting for a batch
+	flush  func(map[K][]V)
+	g      gauge // distinct keys waiting for a batch; may be nil
 
 	mu        sync.Mutex
-	pending   map[lookupKey][]waiter
+	pending   map[K][]V
 	scheduled bool
 	flushing  bool
 }
 
-func newBatcher(window time.Duration, flush func(map[lookupKey][]waiter), g gauge) *batcher {
-	return &batcher{window: window, flush: flush, g: g, pending: map[lookupKey][]waiter{}}
+func newBatcher[K comparable, V any](window time.Duration, flush func(map[K][]V), g gauge) *batcher[K, V] {
+	return &batcher[K, V]{window: window, flush: flush, g: g, pending: map[K][]V{}}
 }
 
-func (b *batcher) gaugeAdd(d int) {
+func (b *batcher[K, V]) gaugeAdd(d int) {
 	if d != 0 && b.g != nil {
 		b.g.Add(float64(d))
 	}
@@ -41,7 +42,7 @@ func (b *batcher) gaugeAdd(d int) {
 
 // add queues w for k and arranges a flush after the window, unless one is
 // scheduled or running (a running flush reschedules when it finishes).
-func (b *batcher) add(k lookupKey, w waiter) {
+func (b *batcher[K, V]) add(k K, w V) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.pending[k]; !ok {
@@ -55,11 +56,11 @@ func (b *batcher) add(k lookupKey, w waiter) {
 }
 
 // run flushes what is pending, then starts the next flush at once if
-// lookups arrived meanwhile.
-func (b *batcher) run() {
+// requests arrived meanwhile.
+func (b *batcher[K, V]) run() {
 	b.mu.Lock()
 	batch := b.pending
-	b.pending = map[lookupKey][]waiter{}
+	b.pending = map[K][]V{}
 	b.gaugeAdd(-len(batch))
 	b.scheduled = false
 	b.flushing = true

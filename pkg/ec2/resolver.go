@@ -38,7 +38,7 @@ type resolver struct {
 	c     *Client
 	cache *instanceCache
 	exp   *expectations
-	batch *batcher
+	batch *batcher[lookupKey, waiter]
 }
 
 func newResolver(c *Client, window, ttl time.Duration) *resolver {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -124,48 +123,24 @@ type TagBatcher struct {
 	c      *Client
 	tags   map[string]string
 	create bool
-	window time.Duration
-
-	mu        sync.Mutex
-	pending   map[string][]func(error)
-	scheduled bool
-	flushing  bool
+	b      *batcher[string, func(error)]
 }
 
 // NewTagBatcher returns a batcher that sets (create) or removes tags. ctx
 // bounds every call it makes.
 func (c *Client) NewTagBatcher(ctx context.Context, tags map[string]string, create bool, window time.Duration) *TagBatcher {
-	return &TagBatcher{ctx: ctx, c: c, tags: maps.Clone(tags), create: create, window: window, pending: map[string][]func(error){}}
+	t := &TagBatcher{ctx: ctx, c: c, tags: maps.Clone(tags), create: create}
+	t.b = newBatcher(window, t.flush, nil)
+	return t
 }
 
 // Add queues id; done receives its outcome.
-func (b *TagBatcher) Add(id string, done func(error)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.pending[id] = append(b.pending[id], done)
-	if !b.scheduled && !b.flushing {
-		b.scheduled = true
-		time.AfterFunc(b.window, b.run)
-	}
-}
+func (t *TagBatcher) Add(id string, done func(error)) { t.b.add(id, done) }
 
-func (b *TagBatcher) run() {
-	b.mu.Lock()
-	batch := b.pending
-	b.pending = map[string][]func(error){}
-	b.scheduled, b.flushing = false, true
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.flushing = false
-		if len(b.pending) > 0 {
-			b.scheduled = true
-			go b.run()
-		}
-	}()
+// flush tags (or untags) a batch's IDs and reports each one's outcome.
+func (t *TagBatcher) flush(batch map[string][]func(error)) {
 	ids := slices.Sorted(maps.Keys(batch))
-	bad, err := b.c.changeTags(b.ctx, ids, b.tags, b.create)
+	bad, err := t.c.changeTags(t.ctx, ids, t.tags, t.create)
 	for _, id := range ids {
 		var e error
 		switch {
