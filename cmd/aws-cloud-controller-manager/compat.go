@@ -31,6 +31,9 @@ var noEffectFlags = map[string]string{
 // --controllers.
 func warnNoEffect(fs *pflag.FlagSet, c *config.CompletedConfig, clusterCIDRUsed bool) {
 	fs.Visit(func(f *pflag.Flag) {
+		if f.Name == "node-cidr-mask-size-ipv4" && !clusterCIDRUsed {
+			klog.Warningf("Flag --node-cidr-mask-size-ipv4 has no effect: it sizes IPv4 pod ranges, which need IPv4PodCIDRSource = cluster-cidr in the cloud config")
+		}
 		if f.Name == "cluster-cidr" && clusterCIDRUsed {
 			return
 		}

@@ -229,8 +229,10 @@ func (c *Controller) nodeChanged(obj any) {
 		c.recordV4Sizes()
 	}
 	// The lifecycle controller looks NotReady nodes up afresh, one at a
-	// time: announced, they ride along in each other's describes.
-	if id, name := lookupOf(n); nodemeta.Ready(n) || (id == "" && name == "") {
+	// time: announced, they ride along in each other's describes. (Expect
+	// with neither ID nor name withdraws.)
+	id, name := lookupOf(n)
+	if nodemeta.Ready(n) {
 		c.cloud.Unexpect(nodemeta.LifecycleKey(n.Name))
 	} else {
 		c.cloud.Expect(nodemeta.LifecycleKey(n.Name), id, name)
@@ -240,7 +242,6 @@ func (c *Controller) nodeChanged(obj any) {
 		c.cloud.Unexpect(n.Name)
 		return
 	}
-	id, name := lookupOf(n)
 	c.cloud.Expect(n.Name, id, name)
 	c.queue.Add(n.Name)
 }
