@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -9,6 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/spf13/pflag"
 )
 
 func TestStripNode(t *testing.T) {
@@ -87,5 +91,31 @@ func TestIPv4Pool(t *testing.T) {
 				t.Fatalf("ipv4Pool(%q) = %s, %v, %v; want %s, %v", tc.flag, pool, first, err, tc.pool, tc.ipv4First)
 			}
 		})
+	}
+}
+
+// TestNodeIPAMFlagsWarnedWhenUnused: --cluster-cidr and
+// --node-cidr-mask-size-ipv4 without IPv4PodCIDRSource = cluster-cidr each
+// get a start-up warning; with it, neither does.
+func TestNodeIPAMFlagsWarnedWhenUnused(t *testing.T) {
+	for _, used := range []bool{false, true} {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.String("cluster-cidr", "", "")
+		ipam := &nodeIPAMOptions{maskSizeIPv4: defaultNodeCIDRMaskSizeIPv4}
+		ipam.AddFlags(fs)
+		if err := fs.Parse([]string{"--cluster-cidr=10.244.0.0/16", "--node-cidr-mask-size-ipv4=26"}); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		klog.LogToStderr(false)
+		klog.SetOutput(&buf)
+		warnNoEffect(fs, nil, used)
+		klog.Flush()
+		klog.LogToStderr(true)
+		for _, flag := range []string{"--cluster-cidr", "--node-cidr-mask-size-ipv4"} {
+			if warned := strings.Contains(buf.String(), "Flag "+flag+" "); warned == used {
+				t.Errorf("IPv4PodCIDRSource used %v: warning for %s %v; log %q", used, flag, warned, buf.String())
+			}
+		}
 	}
 }
