@@ -99,7 +99,7 @@ func (c *Config) defaults() {
 // Client is the CCM's access to EC2: rate-limited, timed-out, metered calls
 // and a batching, caching instance resolver. It is safe for concurrent use.
 type Client struct {
-	api        *ec2.Client
+	api        sdkOps
 	cfg        Config
 	describeRL *rate.Limiter
 	mutateRL   *rate.Limiter
@@ -168,7 +168,7 @@ func NewFromAWSConfig(awsCfg aws.Config, cfg Config) (*Client, error) {
 		dualStackUnlessCustom("ec2", o.BaseEndpoint, &o.EndpointOptions.UseDualStackEndpoint)
 	})
 	c := &Client{
-		api:        ec2.NewFromConfig(awsCfg, opts...),
+		api:        newSDKOps(ec2.NewFromConfig(awsCfg, opts...)),
 		cfg:        cfg,
 		describeRL: rate.NewLimiter(rate.Limit(cfg.DescribeQPS), cfg.DescribeBurst),
 		mutateRL:   rate.NewLimiter(rate.Limit(cfg.MutatingQPS), cfg.MutatingBurst),

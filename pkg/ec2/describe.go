@@ -133,7 +133,7 @@ func better(a, b *Instance) bool {
 // describe token and bounded by CallTimeout.
 func (c *Client) describe(ctx context.Context, in *ec2.DescribeInstancesInput) ([]*Instance, error) {
 	var out []*Instance
-	p := ec2.NewDescribeInstancesPaginator(c.api, in)
+	p := ec2.NewDescribeInstancesPaginator(describeInstancesFunc(c.api.DescribeInstances), in)
 	for p.HasMorePages() {
 		if err := c.wait(ctx, c.describeRL, "describe"); err != nil {
 			return nil, err
