@@ -70,6 +70,8 @@ type Config struct {
 	// DescribeQPS and DescribeBurst size the bucket for DescribeInstances.
 	DescribeQPS   float64
 	DescribeBurst int
+	// ELB is where the Elastic Load Balancing v2 client sends requests.
+	ELB ELBConfig
 }
 
 func (c *Config) defaults() {
@@ -113,6 +115,11 @@ type Client struct {
 
 	subnets subnetCache
 	topo    topology // batched DescribeInstanceTopology (topology.go)
+
+	elb *ELB
+	// netRL paces the security-group and network-interface calls the load
+	// balancers make, apart from the node controller's assignments.
+	netRL *rate.Limiter
 }
 
 // New builds a Client from the SDK's default configuration chain
@@ -180,8 +187,14 @@ func NewFromAWSConfig(awsCfg aws.Config, cfg Config) (*Client, error) {
 		subnets: subnetCache{m: map[string]subnetEntry{}},
 	}
 	c.res = newResolver(c, cfg.BatchWindow, cfg.CacheTTL)
+	c.elb = newELB(awsCfg, cfg.Region, cfg.ELB, cfg.CallTimeout)
+	c.netRL = rate.NewLimiter(DefaultNetworkQPS, DefaultNetworkBurst)
 	return c, nil
 }
+
+// ELB returns the client for Elastic Load Balancing v2, sharing this
+// client's credentials and region.
+func (c *Client) ELB() *ELB { return c.elb }
 
 // Region returns the region the client talks to.
 func (c *Client) Region() string { return c.cfg.Region }
@@ -232,6 +245,11 @@ func (c *Client) wait(ctx context.Context, l *rate.Limiter, bucket string) error
 
 // waitN takes n tokens from l, recording the wait.
 func (c *Client) waitN(ctx context.Context, l *rate.Limiter, bucket string, n int) error {
+	return waitBucket(ctx, l, bucket, n)
+}
+
+// waitBucket takes n tokens from l, recording the wait under bucket.
+func waitBucket(ctx context.Context, l *rate.Limiter, bucket string, n int) error {
 	start := time.Now()
 	err := l.WaitN(ctx, n)
 	rateLimitWait.WithLabelValues(bucket).Observe(time.Since(start).Seconds())

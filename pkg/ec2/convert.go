@@ -99,6 +99,12 @@ func eniFromSDK(n *ec2types.InstanceNetworkInterface) ENI {
 		e.IPv6Prefixes = append(e.IPv6Prefixes, pfx.Masked())
 	}
 	slices.SortFunc(e.IPv6Prefixes, comparePrefix)
+	for _, g := range n.Groups {
+		if id := aws.ToString(g.GroupId); id != "" {
+			e.SecurityGroups = append(e.SecurityGroups, id)
+		}
+	}
+	slices.Sort(e.SecurityGroups)
 	return e
 }
 

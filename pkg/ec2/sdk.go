@@ -18,6 +18,11 @@ type sdkOps struct {
 	AssignIpv6Addresses      func(context.Context, *ec2.AssignIpv6AddressesInput, ...func(*ec2.Options)) (*ec2.AssignIpv6AddressesOutput, error)
 	CreateTags               func(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 	DeleteTags               func(context.Context, *ec2.DeleteTagsInput, ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
+
+	DescribeSecurityGroups          func(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	AuthorizeSecurityGroupIngress   func(context.Context, *ec2.AuthorizeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+	RevokeSecurityGroupIngress      func(context.Context, *ec2.RevokeSecurityGroupIngressInput, ...func(*ec2.Options)) (*ec2.RevokeSecurityGroupIngressOutput, error)
+	ModifyNetworkInterfaceAttribute func(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
 }
 
 func newSDKOps(c *ec2.Client) sdkOps {
@@ -28,6 +33,11 @@ func newSDKOps(c *ec2.Client) sdkOps {
 		AssignIpv6Addresses:      c.AssignIpv6Addresses,
 		CreateTags:               c.CreateTags,
 		DeleteTags:               c.DeleteTags,
+
+		DescribeSecurityGroups:          c.DescribeSecurityGroups,
+		AuthorizeSecurityGroupIngress:   c.AuthorizeSecurityGroupIngress,
+		RevokeSecurityGroupIngress:      c.RevokeSecurityGroupIngress,
+		ModifyNetworkInterfaceAttribute: c.ModifyNetworkInterfaceAttribute,
 	}
 }
 

@@ -56,6 +56,8 @@ type ENI struct {
 	IPv6 []IPv6Address
 	// IPv6Prefixes holds the delegated IPv6 prefixes, sorted.
 	IPv6Prefixes []netip.Prefix
+	// SecurityGroups holds the IDs of the ENI's security groups, sorted.
+	SecurityGroups []string
 }
 
 // IPv6Address is an IPv6 address of an ENI.

@@ -1,0 +1,203 @@
+package ec2
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+// The client-side bucket for the security-group and network-interface calls
+// load balancers make. AWS charges them to its mutating-actions bucket.
+const (
+	DefaultNetworkQPS   = 4
+	DefaultNetworkBurst = 20
+)
+
+// Subnet is the part of a subnet the load balancers use.
+type Subnet struct {
+	ID, VPCID, Zone string
+	IPv4CIDR        netip.Prefix
+	// IPv6CIDR is the subnet's associated IPv6 /64, or invalid.
+	IPv6CIDR netip.Prefix
+	Tags     map[string]string
+}
+
+// VPCSubnets returns every subnet of a VPC, sorted by ID. The call is
+// DescribeSubnets with a vpc-id filter, charged to the describe bucket.
+func (c *Client) VPCSubnets(ctx context.Context, vpcID string) ([]Subnet, error) {
+	in := &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}}
+	var subnets []Subnet
+	for {
+		if err := c.wait(ctx, c.describeRL, "describe"); err != nil {
+			return nil, err
+		}
+		callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		out, err := c.api.DescribeSubnets(callCtx, in)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("describe subnets of %s: %w", vpcID, err)
+		}
+		for i := range out.Subnets {
+			s := &out.Subnets[i]
+			sub := Subnet{
+				ID:       aws.ToString(s.SubnetId),
+				VPCID:    aws.ToString(s.VpcId),
+				Zone:     aws.ToString(s.AvailabilityZone),
+				IPv6CIDR: subnetIPv6(s),
+				Tags:     make(map[string]string, len(s.Tags)),
+			}
+			if p, err := netip.ParsePrefix(aws.ToString(s.CidrBlock)); err == nil {
+				sub.IPv4CIDR = p
+			}
+			for _, t := range s.Tags {
+				sub.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+			subnets = append(subnets, sub)
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	slices.SortFunc(subnets, func(a, b Subnet) int { return strings.Compare(a.ID, b.ID) })
+	return subnets, nil
+}
+
+// SecurityGroup is a security group with its ingress rules.
+type SecurityGroup struct {
+	ID, Name, VPCID string
+	Tags            map[string]string
+	Ingress         []IngressRule
+}
+
+// IngressRule is one ingress permission for one source CIDR. Protocol is
+// "tcp", "udp", "icmp" or "-1"; for ICMP FromPort and ToPort are type and code.
+type IngressRule struct {
+	Protocol         string
+	FromPort, ToPort int32
+	CIDR             netip.Prefix
+	Description      string
+}
+
+// SecurityGroups returns the named security groups.
+func (c *Client) SecurityGroups(ctx context.Context, ids []string) ([]SecurityGroup, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if err := c.wait(ctx, c.describeRL, "describe"); err != nil {
+		return nil, err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	out, err := c.api.DescribeSecurityGroups(callCtx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("describe security groups %s: %w", strings.Join(ids, ","), err)
+	}
+	var sgs []SecurityGroup
+	for _, g := range out.SecurityGroups {
+		sg := SecurityGroup{ID: aws.ToString(g.GroupId), Name: aws.ToString(g.GroupName), VPCID: aws.ToString(g.VpcId), Tags: map[string]string{}}
+		for _, t := range g.Tags {
+			sg.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+		for _, p := range g.IpPermissions {
+			proto, from, to := aws.ToString(p.IpProtocol), aws.ToInt32(p.FromPort), aws.ToInt32(p.ToPort)
+			for _, r := range p.IpRanges {
+				if pfx, err := netip.ParsePrefix(aws.ToString(r.CidrIp)); err == nil {
+					sg.Ingress = append(sg.Ingress, IngressRule{proto, from, to, pfx, aws.ToString(r.Description)})
+				}
+			}
+			for _, r := range p.Ipv6Ranges {
+				if pfx, err := netip.ParsePrefix(aws.ToString(r.CidrIpv6)); err == nil {
+					sg.Ingress = append(sg.Ingress, IngressRule{proto, from, to, pfx, aws.ToString(r.Description)})
+				}
+			}
+		}
+		sgs = append(sgs, sg)
+	}
+	return sgs, nil
+}
+
+// AuthorizeIngress adds ingress rules to a security group. Rules that
+// already exist are no error.
+func (c *Client) AuthorizeIngress(ctx context.Context, groupID string, rules []IngressRule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if err := c.wait(ctx, c.netRL, "network"); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	_, err := c.api.AuthorizeSecurityGroupIngress(callCtx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: sdkPermissions(rules)})
+	if err != nil && ErrorCode(err) != "InvalidPermission.Duplicate" {
+		return fmt.Errorf("authorize %d ingress rules on %s: %w", len(rules), groupID, err)
+	}
+	if err != nil && len(rules) > 1 {
+		// One duplicate fails the whole call: add the rules one by one.
+		for _, r := range rules {
+			if err := c.AuthorizeIngress(ctx, groupID, []IngressRule{r}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RevokeIngress removes ingress rules from a security group. Rules that do
+// not exist are no error.
+func (c *Client) RevokeIngress(ctx context.Context, groupID string, rules []IngressRule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if err := c.wait(ctx, c.netRL, "network"); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	_, err := c.api.RevokeSecurityGroupIngress(callCtx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: sdkPermissions(rules)})
+	if err != nil && ErrorCode(err) != "InvalidPermission.NotFound" {
+		return fmt.Errorf("revoke %d ingress rules on %s: %w", len(rules), groupID, err)
+	}
+	return nil
+}
+
+func sdkPermissions(rules []IngressRule) []ec2types.IpPermission {
+	out := make([]ec2types.IpPermission, 0, len(rules))
+	for _, r := range rules {
+		p := ec2types.IpPermission{IpProtocol: aws.String(r.Protocol), FromPort: aws.Int32(r.FromPort), ToPort: aws.Int32(r.ToPort)}
+		desc := nonEmpty(r.Description)
+		if r.CIDR.Addr().Is4() {
+			p.IpRanges = []ec2types.IpRange{{CidrIp: aws.String(r.CIDR.String()), Description: desc}}
+		} else {
+			p.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: aws.String(r.CIDR.String()), Description: desc}}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// EnablePrimaryIPv6 makes the ENI's first IPv6 global unicast address its
+// primary IPv6 address. AWS cannot undo this.
+func (c *Client) EnablePrimaryIPv6(ctx context.Context, eniID string) error {
+	if !validENI(eniID) {
+		return fmt.Errorf("enable primary IPv6 on %q: invalid network interface ID", eniID)
+	}
+	if err := c.wait(ctx, c.netRL, "network"); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	_, err := c.api.ModifyNetworkInterfaceAttribute(callCtx, &ec2.ModifyNetworkInterfaceAttributeInput{
+		NetworkInterfaceId: aws.String(eniID), EnablePrimaryIpv6: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("enable primary IPv6 on %s: %w", eniID, err)
+	}
+	return nil
+}
