@@ -153,7 +153,6 @@ func (w *world) imdsTree() map[string]string {
 		md + "placement/region":                w.region,
 		md + "services/domain":                 "amazonaws.com",
 		md + "services/partition":              "aws",
-		md + "security-groups":                 "default",
 		md + "metadata/instance-metadata-tags": "disabled",
 	}
 	if inst.privateIP.IsValid() {
@@ -161,6 +160,9 @@ func (w *world) imdsTree() map[string]string {
 	}
 	if inst.publicIP != "" {
 		t[md+"public-ipv4"] = inst.publicIP
+	}
+	if p := inst.primaryENI(); p != nil {
+		t[md+"security-groups"] = strings.Join(groupNames(p.attrs.groups), "\n")
 	}
 	if p := inst.primaryENI(); p != nil && !p.released {
 		t[md+"mac"] = p.mac
@@ -189,8 +191,8 @@ func (w *world) imdsTree() map[string]string {
 		}
 		t[m+"mac"] = e.mac
 		t[m+"owner-id"] = w.account
-		t[m+"security-group-ids"] = "sg-0123456789abcdef0"
-		t[m+"security-groups"] = "default"
+		t[m+"security-group-ids"] = strings.Join(groupIDs(e.attrs.groups), "\n")
+		t[m+"security-groups"] = strings.Join(groupNames(e.attrs.groups), "\n")
 		t[m+"subnet-id"] = e.subnet.id
 		if e.subnet.cidr.IsValid() {
 			t[m+"subnet-ipv4-cidr-block"] = e.subnet.cidr.String()

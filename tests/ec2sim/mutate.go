@@ -309,6 +309,14 @@ func (w *world) taggable(id string) (map[string]string, func(), *apiError) {
 			}
 		}
 		return nil, nil, notFound("InvalidVpcID.NotFound", "vpc", []string{id})
+	case strings.HasPrefix(id, "sg-"):
+		if !sgIDRe.MatchString(id) {
+			return nil, nil, malformedGroup(id)
+		}
+		if g := w.groupByID(id); g != nil {
+			return g.tags, func() {}, nil
+		}
+		return nil, nil, groupNotFound([]string{id})
 	}
 	return nil, nil, errf(http.StatusBadRequest, "InvalidID", "The ID '%s' is not valid", id)
 }

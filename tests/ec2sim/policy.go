@@ -150,11 +150,28 @@ func (s *Sim) resources(action string, p *params) []string {
 				kind = "vpc"
 			case strings.HasPrefix(id, "eni-"):
 				kind = "network-interface"
+			case strings.HasPrefix(id, "sg-"):
+				kind = "security-group"
 			}
 			out = append(out, arn(kind, id))
 		}
 		if len(out) == 0 {
 			out = []string{"*"}
+		}
+		return out
+	case "CreateSecurityGroup":
+		// The new group and the VPC it is created in.
+		out := []string{arn("security-group", "*")}
+		if v := p.get("VpcId"); v != "" {
+			out = append(out, arn("vpc", v))
+		}
+		return out
+	case "DeleteSecurityGroup", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress":
+		return []string{arn("security-group", p.get("GroupId"))}
+	case "ModifyNetworkInterfaceAttribute":
+		out := []string{arn("network-interface", p.get("NetworkInterfaceId"))}
+		for _, g := range p.list("SecurityGroupId") {
+			out = append(out, arn("security-group", g))
 		}
 		return out
 	}

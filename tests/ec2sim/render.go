@@ -127,8 +127,20 @@ func (x xw) dnsOptions(name string, o PrivateDNSNameOptions) {
 	x.close(name)
 }
 
-func (x xw) groupSet() {
-	x.WriteString("<groupSet><item><groupId>sg-0123456789abcdef0</groupId><groupName>default</groupName></item></groupSet>")
+// groupSet writes an ENI's (or instance's) security groups.
+func (x xw) groupSet(gs []*secGroup) {
+	if len(gs) == 0 {
+		x.WriteString("<groupSet/>")
+		return
+	}
+	x.open("groupSet")
+	for _, g := range gs {
+		x.open("item")
+		x.el("groupId", g.id)
+		x.el("groupName", g.name)
+		x.close("item")
+	}
+	x.close("groupSet")
 }
 
 // primaryENI is device 0 on card 0, else the lowest (card, device).
@@ -207,8 +219,9 @@ func (w *world) renderInstance(x xw, inst *instance, at time.Time) {
 			}
 		}
 	}
-	x.elBool("sourceDestCheck", true)
-	x.groupSet()
+	p := inst.primaryENI()
+	x.elBool("sourceDestCheck", !p.attrs.srcDstOff)
+	x.groupSet(p.attrs.groups)
 	x.el("architecture", "x86_64")
 	x.el("rootDeviceType", "ebs")
 	x.el("rootDeviceName", "/dev/xvda")
@@ -238,13 +251,13 @@ func (w *world) renderInstanceENI(x xw, e *eni, at time.Time) {
 	x.el("networkInterfaceId", e.id)
 	x.el("subnetId", e.subnet.id)
 	x.el("vpcId", e.subnet.vpc.id)
-	x.el("description", "")
+	x.el("description", e.attrs.desc)
 	x.el("ownerId", w.account)
 	x.el("status", "in-use")
 	x.el("macAddress", e.mac)
 	x.eniIPv4(w, e)
-	x.elBool("sourceDestCheck", true)
-	x.groupSet()
+	x.elBool("sourceDestCheck", !e.attrs.srcDstOff)
+	x.groupSet(e.attrs.groups)
 	x.open("attachment")
 	x.el("attachmentId", e.attachID)
 	x.elInt("deviceIndex", e.device)
@@ -269,15 +282,15 @@ func (w *world) renderENI(x xw, e *eni, at time.Time) {
 	x.el("vpcId", e.subnet.vpc.id)
 	x.el("availabilityZone", e.subnet.zone.name)
 	x.el("availabilityZoneId", e.subnet.zone.id)
-	x.el("description", "")
+	x.el("description", e.attrs.desc)
 	x.el("ownerId", w.account)
 	x.elBool("requesterManaged", false)
 	x.el("status", "in-use")
 	x.el("macAddress", e.mac)
 	x.eniIPv4(w, e)
-	x.elBool("sourceDestCheck", true)
+	x.elBool("sourceDestCheck", !e.attrs.srcDstOff)
 	x.el("interfaceType", "interface")
-	x.groupSet()
+	x.groupSet(e.attrs.groups)
 	x.open("attachment")
 	x.el("attachmentId", e.attachID)
 	x.el("instanceId", e.inst.id)
@@ -316,7 +329,7 @@ func (w *world) renderSubnet(x xw, s *subnet) {
 	x.el("availabilityZone", s.zone.name)
 	x.el("availabilityZoneId", s.zone.id)
 	x.elBool("defaultForAz", false)
-	x.elBool("mapPublicIpOnLaunch", false)
+	x.elBool("mapPublicIpOnLaunch", s.mapPublic)
 	x.elBool("assignIpv6AddressOnCreation", s.v6.IsValid())
 	x.elBool("ipv6Native", s.native)
 	x.dnsOptions("privateDnsNameOptionsOnLaunch", s.dnsOpt)

@@ -40,6 +40,14 @@ type Scenario struct {
 	// meta-data/iam/info and meta-data/iam/security-credentials/<role> with
 	// temporary credentials the EC2 endpoint accepts.
 	InstanceRole string `json:"instanceRole,omitempty"`
+	// ClusterID, when set, adds a Kubernetes cluster to the defaults: a node
+	// security group "<clusterID>-node" tagged kubernetes.io/cluster/<id>:
+	// owned in the first VPC, given to every ENI that names no group; and,
+	// when Subnets is empty, cluster-tagged default subnets plus one public
+	// subnet per zone tagged kubernetes.io/role/elb: "1".
+	ClusterID string `json:"clusterID,omitempty"`
+	// SecurityGroups add to each VPC's default group (and the node group).
+	SecurityGroups []SecurityGroup `json:"securityGroups,omitempty"`
 }
 
 // Zone is an availability zone.
@@ -77,6 +85,8 @@ type Subnet struct {
 	// Default: ip-name, or resource-name in an IPv6-native subnet.
 	PrivateDNSNameOptionsOnLaunch *PrivateDNSNameOptions `json:"privateDnsNameOptionsOnLaunch,omitempty"`
 	Tags                          map[string]string      `json:"tags,omitempty"`
+	// MapPublicIPOnLaunch is the subnet's mapPublicIpOnLaunch attribute.
+	MapPublicIPOnLaunch bool `json:"mapPublicIpOnLaunch,omitempty"`
 }
 
 // Hostname types of PrivateDNSNameOptions.
@@ -118,6 +128,9 @@ type Instance struct {
 	Tags                  map[string]string      `json:"tags,omitempty"`
 	LaunchTime            time.Time              `json:"launchTime,omitzero"`
 	ENIs                  []ENI                  `json:"enis,omitempty"`
+	// SecurityGroups (IDs or names in the ENI's VPC) of ENIs that list
+	// none; default: the cluster's node group, else the VPC's default group.
+	SecurityGroups []string `json:"securityGroups,omitempty"`
 }
 
 // ENI is a network interface attached to an instance.
@@ -135,6 +148,11 @@ type ENI struct {
 	IPv6AddressCount int    `json:"ipv6AddressCount,omitempty"`
 	IPv6PrefixCount  int    `json:"ipv6PrefixCount,omitempty"`
 	MAC              string `json:"mac,omitempty"`
+	// SecurityGroups (IDs or names, at most 5) override the instance's.
+	SecurityGroups []string `json:"securityGroups,omitempty"`
+	// EnablePrimaryIPv6 makes the first IPv6 address the primary IPv6
+	// address, as ModifyNetworkInterfaceAttribute EnablePrimaryIpv6 does.
+	EnablePrimaryIPv6 bool `json:"enablePrimaryIpv6,omitempty"`
 }
 
 // IPv6Addr is an IPv6 address on an ENI.

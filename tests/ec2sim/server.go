@@ -74,6 +74,13 @@ var actions = map[string]action{
 	"UnassignIpv6Addresses":     {handle: unassignIpv6Addresses, mutating: true},
 	"CreateTags":                {handle: createTags, mutating: true},
 	"DeleteTags":                {handle: deleteTags, mutating: true},
+	// Security groups and ENI attributes (sg_api.go, eni_attr.go).
+	"CreateSecurityGroup":             {handle: createSecurityGroup, mutating: true},
+	"DescribeSecurityGroups":          {handle: describeSecurityGroups},
+	"DeleteSecurityGroup":             {handle: deleteSecurityGroup, mutating: true},
+	"AuthorizeSecurityGroupIngress":   {handle: authorizeSecurityGroupIngress, mutating: true},
+	"RevokeSecurityGroupIngress":      {handle: revokeSecurityGroupIngress, mutating: true},
+	"ModifyNetworkInterfaceAttribute": {handle: modifyNetworkInterfaceAttribute, mutating: true},
 }
 
 // Sim is a running emulator.

@@ -7,6 +7,8 @@ type State struct {
 	Region    string          `json:"region"`
 	Subnets   []SubnetState   `json:"subnets"`
 	Instances []InstanceState `json:"instances"`
+	// SecurityGroups are every group with its rules, as SecurityGroups().
+	SecurityGroups []SecurityGroup `json:"securityGroups"`
 }
 
 // SubnetState is one subnet with its address usage.
@@ -49,6 +51,12 @@ type ENIState struct {
 	PrivateIPs       []string   `json:"privateIPs"`
 	IPv6             []IPv6Addr `json:"ipv6"`
 	IPv6Prefixes     []string   `json:"ipv6Prefixes"`
+	// SecurityGroups are the IDs of the ENI's groups.
+	SecurityGroups []string `json:"securityGroups"`
+	// PrimaryIPv6 is set once EnablePrimaryIpv6 was (the address it made
+	// primary has Primary set in IPv6).
+	PrimaryIPv6     bool `json:"primaryIPv6,omitempty"`
+	SourceDestCheck bool `json:"sourceDestCheck"`
 }
 
 // State returns the current (not lagged) state.
@@ -88,7 +96,8 @@ func (s *Sim) State() State {
 				continue
 			}
 			es := ENIState{ID: e.id, Subnet: e.subnet.id, MAC: e.mac, DeviceIndex: e.device, NetworkCardIndex: e.card,
-				PrivateIPs: addrStrings(e.v4), IPv6: []IPv6Addr{}, IPv6Prefixes: []string{}}
+				PrivateIPs: addrStrings(e.v4), IPv6: []IPv6Addr{}, IPv6Prefixes: []string{},
+				SecurityGroups: groupIDs(e.attrs.groups), PrimaryIPv6: e.attrs.primaryV6, SourceDestCheck: !e.attrs.srcDstOff}
 			for _, a := range e.v6 {
 				es.IPv6 = append(es.IPv6, IPv6Addr{Address: a.addr.String(), Primary: a.primary})
 			}
@@ -99,7 +108,20 @@ func (s *Sim) State() State {
 		}
 		st.Instances = append(st.Instances, is)
 	}
+	st.SecurityGroups = w.exportGroups()
 	return st
+}
+
+// ENI returns the state of one live ENI.
+func (st State) ENI(id string) (ENIState, bool) {
+	for _, in := range st.Instances {
+		for _, e := range in.ENIs {
+			if e.ID == id {
+				return e, true
+			}
+		}
+	}
+	return ENIState{}, false
 }
 
 // Instance returns the state of one instance.

@@ -40,6 +40,12 @@ var namedBuckets = map[string][2]float64{
 	"DescribeInstanceTopology":   {1, 1},
 	"CreateNetworkInterface":     {100, 5},
 	"DeleteNetworkInterface":     {100, 5},
+	// ModifyNetworkInterfaceAttribute is an uncategorized action; the
+	// security-group rule actions are "resource-intensive" (their own
+	// buckets, same size as other mutating actions).
+	"ModifyNetworkInterfaceAttribute": {100, 5},
+	"AuthorizeSecurityGroupIngress":   {50, 5},
+	"RevokeSecurityGroupIngress":      {50, 5},
 }
 
 // UnfilteredSuffix names the small bucket of an unfiltered, unpaginated

@@ -71,8 +71,10 @@ type subnet struct {
 	dnsOpt PrivateDNSNameOptions
 	assoc  string
 	tags   map[string]string
-	usedV4 map[netip.Addr]bool
-	nextV4 netip.Addr
+	// mapPublic is mapPublicIpOnLaunch (Subnet.MapPublicIPOnLaunch).
+	mapPublic bool
+	usedV4    map[netip.Addr]bool
+	nextV4    netip.Addr
 	// slots holds, per /80 slot of the /64 (bits 64..79), whether it is a
 	// delegated prefix and how many single addresses live in it.
 	slots  map[uint16]*slotUse
@@ -103,6 +105,7 @@ type eni struct {
 	prefixes []netip.Prefix
 	hist     []eniVer
 	released bool
+	attrs    eniAttrs // security groups and other attributes (sg.go)
 }
 
 type instance struct {
@@ -141,6 +144,7 @@ type world struct {
 	eniOrder        []*eni
 	eniSeq, instSeq int
 	imdsInstance    string
+	sec             sgState // security groups (sg.go)
 }
 
 func newWorld(s *Scenario) (*world, error) {
@@ -160,6 +164,9 @@ func newWorld(s *Scenario) (*world, error) {
 	}
 	w.rng = rand.New(rand.NewPCG(uint64(w.seed), 0x5eed))
 	if err := w.buildNetwork(s); err != nil {
+		return nil, err
+	}
+	if err := w.buildSecurityGroups(s); err != nil {
 		return nil, err
 	}
 	for _, t := range append(slices.Clone(builtinTypes), s.InstanceTypes...) {
@@ -272,6 +279,10 @@ func (w *world) buildNetwork(s *Scenario) error {
 			}
 			subnets = append(subnets, sn)
 		}
+		var err error
+		if subnets, err = w.clusterSubnets(s.ClusterID, subnets); err != nil {
+			return err
+		}
 	}
 	for _, sn := range subnets {
 		if err := w.addSubnet(sn); err != nil {
@@ -317,6 +328,7 @@ func (w *world) addSubnet(sn Subnet) error {
 		return fmt.Errorf("subnet %s: %w", ns.id, err)
 	}
 	ns.native = sn.IPv6Native
+	ns.mapPublic = sn.MapPublicIPOnLaunch
 	ns.dnsOpt.HostnameType = HostnameTypeIPName
 	if ns.native {
 		ns.dnsOpt.HostnameType = HostnameTypeResourceName
@@ -463,6 +475,11 @@ func (w *world) addInstance(in Instance, now time.Time) (_ *instance, err error)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("eni %s: %w", spec.ID, err)
+		}
+	}
+	for i, e := range inst.enis {
+		if err := w.setupENI(e, in, enis[i]); err != nil {
+			return nil, fmt.Errorf("eni %s: %w", e.id, err)
 		}
 	}
 	primary := inst.enis[0]
