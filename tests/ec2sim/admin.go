@@ -30,6 +30,8 @@ func (s *Sim) serveAdmin(rw http.ResponseWriter, r *http.Request) {
 	switch {
 	case route == "GET state":
 		out = s.State()
+	case route == "GET elbv2":
+		out = s.ELBv2()
 	case route == "GET counts":
 		out = s.Counts()
 	case route == "POST counts/reset":

@@ -36,6 +36,7 @@ func (s *Sim) Env() []string {
 func (s *Sim) EnvWithoutKeys() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_EC2=" + s.endpoint,
+		"AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2=" + s.endpoint,
 		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + s.IMDSEndpoint(),
 	}
 }
@@ -64,13 +65,15 @@ func (s *Sim) Counts() map[string]map[string]int {
 }
 
 // MutatingCalls returns the number of calls, any outcome, of actions that
-// change state (Assign/UnassignIpv6Addresses, CreateTags, DeleteTags).
+// change state (Assign/UnassignIpv6Addresses, CreateTags, DeleteTags, …,
+// and the ELBv2 Create*, Delete*, Modify*, Set*, Add/RemoveTags and
+// Register/DeregisterTargets).
 func (s *Sim) MutatingCalls() int {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
 	n := 0
 	for a, m := range s.counts {
-		if actions[a].mutating {
+		if actions[a].mutating || elbv2Mutating(a) {
 			for _, c := range m {
 				n += c
 			}

@@ -90,7 +90,12 @@ func parsePolicy(data []byte) (*policy, error) {
 // allows applies IAM's rule: an explicit Deny wins, otherwise every resource
 // needs an Allow. Action names match case-insensitively, ARNs case-sensitively.
 func (p *policy) allows(action string, resources []string) bool {
-	full := "ec2:" + action
+	return p.allowsFull("ec2:"+action, resources)
+}
+
+// allowsFull is allows for a fully qualified action such as
+// "elasticloadbalancing:CreateLoadBalancer".
+func (p *policy) allowsFull(full string, resources []string) bool {
 	for _, st := range p.statements {
 		if !st.allow && st.matchesAction(full) && st.matchesAnyResource(resources) {
 			return false

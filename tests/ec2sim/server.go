@@ -254,6 +254,8 @@ func (s *Sim) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.serveIMDS(rw, r)
 	case strings.HasPrefix(r.URL.Path, "/_ec2sim/"):
 		s.serveAdmin(rw, r)
+	case s.isELBv2(r):
+		s.serveELBv2(rw, r) // elbv2.go
 	default:
 		s.serveEC2(rw, r)
 	}
@@ -292,10 +294,11 @@ func readForm(r *http.Request) (*params, []byte, *apiError) {
 }
 
 // checkAuth requires a SigV4 Authorization header scoped to the region and
-// ec2 with the emulator's static access key, or with the access key of the
-// instance-role credentials plus their session token in
-// X-Amz-Security-Token, and, when enabled, a valid signature.
-func (s *Sim) checkAuth(r *http.Request, payload []byte) *apiError {
+// service (ec2, or elasticloadbalancing for ELBv2) with the emulator's
+// static access key, or with the access key of the instance-role
+// credentials plus their session token in X-Amz-Security-Token, and, when
+// enabled, a valid signature.
+func (s *Sim) checkAuth(r *http.Request, payload []byte, service string) *apiError {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return errf(http.StatusUnauthorized, "AuthFailure", "AWS was not able to validate the provided access credentials")
@@ -333,9 +336,9 @@ func (s *Sim) checkAuth(r *http.Request, payload []byte) *apiError {
 		}
 		secret = rc.secret
 	}
-	if scope[2] != s.w.region || scope[3] != "ec2" {
+	if scope[2] != s.w.region || scope[3] != service {
 		return errf(http.StatusUnauthorized, "AuthFailure",
-			"Credential should be scoped to a valid region and service: expected %s/ec2, got %s/%s", s.w.region, scope[2], scope[3])
+			"Credential should be scoped to a valid region and service: expected %s/%s, got %s/%s", s.w.region, service, scope[2], scope[3])
 	}
 	if d := r.Header.Get("X-Amz-Date"); d != "" {
 		t, err := time.Parse("20060102T150405Z", d)
@@ -358,7 +361,7 @@ func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 	name := ""
 	if aerr == nil {
 		name = p.get("Action")
-		aerr = s.checkAuth(r, body)
+		aerr = s.checkAuth(r, body, "ec2")
 	}
 	var act action
 	var rc reqCtx

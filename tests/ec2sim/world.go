@@ -144,7 +144,8 @@ type world struct {
 	eniOrder        []*eni
 	eniSeq, instSeq int
 	imdsInstance    string
-	sec             sgState // security groups (sg.go)
+	sec             sgState   // security groups (sg.go)
+	elb             *elbState // ELBv2 resources, created on first use (elbv2_state.go)
 }
 
 func newWorld(s *Scenario) (*world, error) {
