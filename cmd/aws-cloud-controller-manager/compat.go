@@ -21,7 +21,6 @@ var noEffectFlags = map[string]string{
 	"cidr-allocator-type":          "this CCM runs no pod CIDR allocator",
 	"configure-cloud-routes":       "the route controller is not implemented (the provider has no Routes())",
 	"route-reconciliation-period":  "the route controller is not implemented (the provider has no Routes())",
-	"concurrent-service-syncs":     "the service (load balancer) controller is not implemented",
 	"external-cloud-volume-plugin": "only kube-controller-manager reads it",
 }
 

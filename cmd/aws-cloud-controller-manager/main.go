@@ -39,7 +39,7 @@ func main() {
 }
 
 // newCommand builds the command with our defaults: provider aws, 64 node
-// workers, and the service and route controllers disabled by default.
+// workers, and the route controller disabled by default.
 func newCommand() (*cobra.Command, error) {
 	opts, err := options.NewCloudControllerManagerOptions()
 	if err != nil {
@@ -48,9 +48,10 @@ func newCommand() (*cobra.Command, error) {
 	opts.NodeController.ConcurrentNodeSyncs = defaultNodeWorkers
 	opts.KubeCloudShared.CloudProvider.Name = cloud.ProviderName
 
-	// Not implemented here: off unless named in --controllers, and then
-	// accepted with a warning. Tagging is off by default, as upstream has it.
-	app.ControllersDisabledByDefault.Insert(names.ServiceLBController, names.NodeRouteController, tagging.ControllerName)
+	// Routes are not implemented here: off unless named in --controllers,
+	// and then accepted with a warning. Tagging is off by default, as
+	// upstream has it.
+	app.ControllersDisabledByDefault.Insert(names.NodeRouteController, tagging.ControllerName)
 
 	taggingOpts := tagging.NewOptions()
 	fss := cliflag.NamedFlagSets{}
@@ -72,8 +73,8 @@ func newCommand() (*cobra.Command, error) {
 }
 
 // controllerInitializers copies the framework's map, replaces cloud-node with
-// our node controller, adds upstream's tagging controller and accepts service
-// and route with a warning that they have no effect here.
+// our node controller, adds upstream's tagging controller and accepts route
+// with a warning that it has no effect here.
 func controllerInitializers(taggingOpts *tagging.Options, ipam *nodeIPAMOptions) map[string]app.ControllerInitFuncConstructor {
 	m := make(map[string]app.ControllerInitFuncConstructor, len(app.DefaultInitFuncConstructors))
 	for k, v := range app.DefaultInitFuncConstructors {
@@ -102,7 +103,6 @@ func controllerInitializers(taggingOpts *tagging.Options, ipam *nodeIPAMOptions)
 // notImplemented names upstream's controllers this CCM accepts in
 // --controllers but does not run, with the reason logged at start-up.
 var notImplemented = map[string]string{
-	names.ServiceLBController: "this provider has no load balancer implementation yet (LoadBalancer() reports unsupported), so Services of type LoadBalancer stay pending; run the AWS Load Balancer Controller",
 	names.NodeRouteController: "this provider implements no VPC routes (Routes() reports unsupported): pods are reached through each node's ENI IPv6 prefix or your CNI",
 }
 

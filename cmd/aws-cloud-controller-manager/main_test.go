@@ -20,16 +20,22 @@ func TestControllerSet(t *testing.T) {
 	if cmd.Flags().Lookup("concurrent-node-syncs").DefValue != "64" || cmd.Flags().Lookup("cloud-provider").DefValue != "aws" {
 		t.Error("flag defaults not applied")
 	}
-	for _, name := range []string{names.ServiceLBController, names.NodeRouteController} {
-		if !app.ControllersDisabledByDefault.Has(name) {
-			t.Errorf("%s enabled by default", name)
-		}
+	if !app.ControllersDisabledByDefault.Has(names.NodeRouteController) {
+		t.Errorf("%s enabled by default", names.NodeRouteController)
+	}
+	// The service controller runs by default, as upstream's, on this
+	// provider's Network Load Balancers.
+	if app.ControllersDisabledByDefault.Has(names.ServiceLBController) {
+		t.Errorf("%s disabled by default", names.ServiceLBController)
 	}
 	m := controllerInitializers(nil, &nodeIPAMOptions{maskSizeIPv4: defaultNodeCIDRMaskSizeIPv4})
 	if len(m) != len(app.DefaultInitFuncConstructors)+1 {
 		t.Errorf("controllers %v", app.ControllerNames(m))
 	}
-	for _, name := range []string{names.ServiceLBController, names.NodeRouteController} {
+	if m[names.ServiceLBController].InitContext.ClientName != "service-controller" {
+		t.Error("service controller replaced")
+	}
+	for _, name := range []string{names.NodeRouteController} {
 		_, started, err := m[name].Constructor(m[name].InitContext, nil, nil)(context.Background(), genericcontrollermanager.ControllerContext{})
 		if err != nil || started {
 			t.Errorf("%s: started %v, err = %v; want accepted and not started", name, started, err)

@@ -10,10 +10,16 @@ import (
 	"strings"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/loadbalancer"
 )
 
 // ProviderName is the name the provider registers under (--cloud-provider=aws).
@@ -62,6 +68,7 @@ type Cloud struct {
 	// clusterIDErr is why reading the cluster ID from the instance's tags
 	// failed, when it did.
 	clusterIDErr error
+	lbs          *loadbalancer.LoadBalancers
 }
 
 var (
@@ -104,6 +111,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
 	if cfg.TopologyPattern != nil {
 		c.ec2.SetTopologyPattern(cfg.TopologyPattern)
 	}
+	c.lbs = loadbalancer.New(c.ec2, c.ec2.ELB(), loadbalancer.Config{
+		VPCID: c.vpc, DefaultNLB: cfg.DefaultLoadBalancerType == LoadBalancerTypeNLB,
+	})
 	if c.clusterID == "" && md != nil && md.InstanceID != "" {
 		id, err := c.clusterIDFromTags(ctx, md.InstanceID)
 		if err != nil {
@@ -112,6 +122,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Cloud, error) {
 		}
 		c.clusterID = id
 	}
+	c.lbs.SetClusterID(c.clusterID)
 	klog.InfoS("AWS cloud provider ready", "region", c.region, "zone", c.zone, "vpc", c.vpc, "clusterID", c.clusterID,
 		"nodeIPFamilies", cfg.NodeIPFamilies, "ipv6PrefixDelegation", cfg.IPv6PrefixDelegation,
 		"imdsEndpointMode", cfg.IMDSEndpointMode, "ec2DualStack", cfg.EC2DualStackEndpoint)
@@ -138,6 +149,9 @@ func (c *Cloud) ec2Config() ec2.Config {
 		RoleARN:   c.cfg.RoleARN,
 		SourceARN: c.cfg.SourceARN,
 		Access:    c.access(),
+	}
+	if o, ok := c.cfg.ELBOverride(c.region); ok {
+		ec.ELB = ec2.ELBConfig{Endpoint: o.URL, SigningRegion: o.SigningRegion, SigningName: o.SigningName}
 	}
 	if o, ok := c.cfg.EC2Override(c.region); ok {
 		ec.Endpoint, ec.SigningRegion, ec.SigningName = o.URL, o.SigningRegion, o.SigningName
@@ -194,11 +208,20 @@ func (c *Cloud) ClusterID() string { return c.clusterID }
 // VPC returns the VPC ID, configured or discovered, or "".
 func (c *Cloud) VPC() string { return c.vpc }
 
-// Initialize is a no-op: the provider needs no Kubernetes client.
-func (c *Cloud) Initialize(cloudprovider.ControllerClientBuilder, <-chan struct{}) {}
+// Initialize gives the load balancers an event recorder for Services.
+func (c *Cloud) Initialize(cb cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
+	client, err := cb.Client("service-controller")
+	if err != nil {
+		klog.ErrorS(err, "No client for Service events; load balancer events are dropped")
+		return
+	}
+	b := record.NewBroadcaster(record.WithContext(wait.ContextForChannel(stop)))
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	c.lbs.SetRecorder(b.NewRecorder(scheme.Scheme, v1.EventSource{Component: "aws-cloud-provider"}))
+}
 
-// LoadBalancer is not implemented.
-func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return nil, false }
+// LoadBalancer returns the Network Load Balancer implementation.
+func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c.lbs, true }
 
 // Instances is not implemented: the provider offers InstancesV2 only.
 func (c *Cloud) Instances() (cloudprovider.Instances, bool) { return nil, false }

@@ -88,8 +88,8 @@ func TestProviderDiscoversFromIMDS(t *testing.T) {
 	if _, ok := c.Instances(); ok {
 		t.Error("Instances() offered")
 	}
-	if _, ok := c.LoadBalancer(); ok {
-		t.Error("LoadBalancer() offered")
+	if _, ok := c.LoadBalancer(); !ok {
+		t.Error("LoadBalancer() not offered")
 	}
 	if _, ok := c.Routes(); ok {
 		t.Error("Routes() offered")

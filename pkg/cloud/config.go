@@ -68,7 +68,22 @@ type Config struct {
 	TopologyPattern *regexp.Regexp
 	// ServiceOverrides holds the [ServiceOverride "N"] sections, sorted by N.
 	ServiceOverrides []ServiceOverride
+	// DefaultLoadBalancerType is the load balancer of a Service of type
+	// LoadBalancer without the aws-load-balancer-type annotation:
+	// LoadBalancerTypeClassic (left to upstream's controller, with a
+	// Warning event) or LoadBalancerTypeNLB.
+	DefaultLoadBalancerType string
+	// EnablePrimaryIPv6 has the node controller mark each node's IPv6
+	// address primary on its network interface, which instance targets of
+	// IPv6 target groups need. AWS cannot undo it.
+	EnablePrimaryIPv6 bool
 }
+
+// DefaultLoadBalancerType values.
+const (
+	LoadBalancerTypeClassic = "classic"
+	LoadBalancerTypeNLB     = "nlb"
+)
 
 // IPv4PodCIDRSource values.
 const (
@@ -115,6 +130,9 @@ type fileConfig struct {
 		IPv4PodCIDRSource    string
 		IMDSEndpointMode     string
 		EC2DualStackEndpoint string
+
+		DefaultLoadBalancerType string
+		EnablePrimaryIPv6       string
 	}
 	ServiceOverride map[string]*struct {
 		Service       string
@@ -229,6 +247,26 @@ func ParseConfig(r io.Reader, getenv func(string) string) (*Config, []string, er
 		bad("IPv4PodCIDRSource", "invalid value %q (want %s or %s)", g.IPv4PodCIDRSource, PodCIDRSourceNone, PodCIDRSourceClusterCIDR)
 	}
 
+	switch t := strings.ToLower(strings.TrimSpace(g.DefaultLoadBalancerType)); t {
+	case "", LoadBalancerTypeClassic:
+		cfg.DefaultLoadBalancerType = LoadBalancerTypeClassic
+	case LoadBalancerTypeNLB:
+		cfg.DefaultLoadBalancerType = t
+	default:
+		bad("DefaultLoadBalancerType", "invalid value %q (want %s or %s)", g.DefaultLoadBalancerType, LoadBalancerTypeClassic, LoadBalancerTypeNLB)
+	}
+	if v := strings.TrimSpace(g.EnablePrimaryIPv6); v != "" {
+		b, err := strconv.ParseBool(v)
+		switch {
+		case err != nil:
+			bad("EnablePrimaryIPv6", "invalid value %q (want true or false)", v)
+		case b && !slices.Contains(cfg.NodeIPFamilies, v1.IPv6Protocol):
+			bad("EnablePrimaryIPv6", "marks each node's IPv6 address primary: it needs ipv6 in NodeIPFamilies")
+		default:
+			cfg.EnablePrimaryIPv6 = b
+		}
+	}
+
 	mode, key := strings.TrimSpace(g.IMDSEndpointMode), "IMDSEndpointMode"
 	if mode == "" {
 		mode, key = strings.TrimSpace(getenv(EnvIMDSEndpointMode)), EnvIMDSEndpointMode
@@ -335,6 +373,18 @@ func (cfg *Config) parseOverrides(f *fileConfig) []error {
 func (cfg *Config) EC2Override(region string) (ServiceOverride, bool) {
 	for _, o := range cfg.ServiceOverrides {
 		if strings.EqualFold(o.Service, "ec2") && o.Region == region {
+			return o, true
+		}
+	}
+	return ServiceOverride{}, false
+}
+
+// ELBOverride returns the [ServiceOverride] for Elastic Load Balancing in
+// region (Service "elasticloadbalancing", as upstream names it, or the
+// SDK's "elasticloadbalancingv2"), if any.
+func (cfg *Config) ELBOverride(region string) (ServiceOverride, bool) {
+	for _, o := range cfg.ServiceOverrides {
+		if (strings.EqualFold(o.Service, "elasticloadbalancing") || strings.EqualFold(o.Service, "elasticloadbalancingv2")) && o.Region == region {
 			return o, true
 		}
 	}

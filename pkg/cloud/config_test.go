@@ -25,7 +25,7 @@ func TestParseConfigUpstreamCompat(t *testing.T) {
 		{
 			name: "empty file gets upstream defaults",
 			file: "",
-			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4"},
+			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic},
 		},
 		{
 			name: "upstream global keys, any case, quoted and unquoted",
@@ -43,19 +43,19 @@ KubernetesClusterID = c1
 				Zone: "us-east-1a", Region: "us-east-1", VPC: "vpc-abc1234567", SubnetID: "subnet-1",
 				RoleARN: "arn:aws:iam::123456789012:role/ccm", SourceARN: "arn:aws:eks:us-east-1:123456789012:cluster/c1",
 				KubernetesClusterTag: "c1", KubernetesClusterID: "c1",
-				NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4",
+				NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic,
 			},
 		},
 		{
 			name: "NodeIPFamilies is a repeated key and keeps its order",
 			file: "[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = ipv4\n",
-			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4"},
+			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic},
 		},
 		{
 			name: "dual-stack pod CIDRs from the cluster CIDR",
 			file: "[Global]\nNodeIPFamilies = ipv6\nNodeIPFamilies = ipv4\nIPv6PrefixDelegation = assign\nIPv4PodCIDRSource = Cluster-CIDR\n",
 			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationAssign,
-				IPv4PodCIDRSource: PodCIDRSourceClusterCIDR, IMDSEndpointMode: "IPv4"},
+				IPv4PodCIDRSource: PodCIDRSourceClusterCIDR, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic},
 		},
 		{
 			name: "service overrides as upstream writes them, sorted by section name",
@@ -74,7 +74,7 @@ KubernetesClusterID = c1
   SigningName = s3
 `,
 			want: &Config{
-				NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4",
+				NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic,
 				ServiceOverrides: []ServiceOverride{
 					{Name: "1", Service: "s3", Region: "sregion1", URL: "https://s3.foo.bar", SigningRegion: "sregion1", SigningName: "s3"},
 					{Name: "2", Service: "ec2", Region: "sregion2", URL: "https://ec2.foo.bar", SigningRegion: "sregion2", SigningMethod: "v4"},
@@ -91,13 +91,14 @@ ClusterServiceLoadBalancerHealthProbeMode = Shared
 ClusterServiceSharedLoadBalancerHealthProbePort = 10256
 NLBSecurityGroupMode = Managed
 `,
-			want:    &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4"},
+			want:    &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic},
 			ignored: []string{"ClusterServiceLoadBalancerHealthProbeMode", "ClusterServiceSharedLoadBalancerHealthProbePort", "DisableSecurityGroupIngress", "ElbSecurityGroup", "NLBSecurityGroupMode", "RouteTableID"},
 		},
 		{
 			name: "our keys",
-			file: "[Global]\nNodeIPFamilies=ipv6\nIPv6PrefixDelegation = assign\nIMDSEndpointMode = ipv6\nEC2DualStackEndpoint = true\n",
-			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol}, IPv6PrefixDelegation: DelegationAssign, IMDSEndpointMode: "IPv6", EC2DualStackEndpoint: true},
+			file: "[Global]\nNodeIPFamilies=ipv6\nIPv6PrefixDelegation = assign\nIMDSEndpointMode = ipv6\nEC2DualStackEndpoint = true\nDefaultLoadBalancerType = NLB\nEnablePrimaryIPv6 = true\n",
+			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol}, IPv6PrefixDelegation: DelegationAssign, IMDSEndpointMode: "IPv6", EC2DualStackEndpoint: true,
+				DefaultLoadBalancerType: LoadBalancerTypeNLB, EnablePrimaryIPv6: true},
 		},
 		{
 			name: "not repeats: multi-valued key, comments, same key in two sections, subsection names differ in case",
@@ -119,7 +120,7 @@ URL = https://b.example
 SigningRegion = us-east-1
 `,
 			want: &Config{
-				Region: "us-east-1", NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4",
+				Region: "us-east-1", NodeIPFamilies: []v1.IPFamily{v1.IPv6Protocol, v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic,
 				ServiceOverrides: []ServiceOverride{
 					{Name: "A", Service: "s3", Region: "us-east-1", URL: "https://b.example", SigningRegion: "us-east-1"},
 					{Name: "a", Service: "ec2", Region: "us-east-1", URL: "https://a.example", SigningRegion: "us-east-1"},
@@ -129,13 +130,13 @@ SigningRegion = us-east-1
 		{
 			name: "SDK environment supplies defaults",
 			env:  map[string]string{EnvIMDSEndpointMode: "IPv6", EnvUseDualStack: "true"},
-			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv6", EC2DualStackEndpoint: true},
+			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv6", EC2DualStackEndpoint: true, DefaultLoadBalancerType: LoadBalancerTypeClassic},
 		},
 		{
 			name: "the file wins over the environment",
 			file: "[Global]\nIMDSEndpointMode = IPv4\nEC2DualStackEndpoint = false\n",
 			env:  map[string]string{EnvIMDSEndpointMode: "IPv6", EnvUseDualStack: "true"},
-			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4"},
+			want: &Config{NodeIPFamilies: []v1.IPFamily{v1.IPv4Protocol}, IPv6PrefixDelegation: DelegationOff, IMDSEndpointMode: "IPv4", DefaultLoadBalancerType: LoadBalancerTypeClassic},
 		},
 	}
 	for _, tc := range tests {
@@ -183,6 +184,9 @@ EC2DualStackEndpoint = maybe
 		{"bad upstream bool", "[Global]\nDisableSecurityGroupIngress = perhaps\n", nil, []string{"DisableSecurityGroupIngress"}},
 		{"IPv4 pod range needs an IPv6 mode", "[Global]\nIPv4PodCIDRSource = cluster-cidr\n", nil, []string{"IPv4PodCIDRSource", "IPv6PrefixDelegation"}},
 		{"IPv4 pod range source unknown", "[Global]\nNodeIPFamilies = ipv6\nIPv6PrefixDelegation = assign\nIPv4PodCIDRSource = dhcp\n", nil, []string{"IPv4PodCIDRSource", "dhcp"}},
+		{"load balancer type unknown", "[Global]\nDefaultLoadBalancerType = alb\n", nil, []string{"DefaultLoadBalancerType", "alb"}},
+		{"primary IPv6 needs the IPv6 family", "[Global]\nEnablePrimaryIPv6 = true\n", nil, []string{"EnablePrimaryIPv6", "NodeIPFamilies"}},
+		{"primary IPv6 not a boolean", "[Global]\nNodeIPFamilies = ipv6\nEnablePrimaryIPv6 = sure\n", nil, []string{"EnablePrimaryIPv6", "sure"}},
 		{"IPv4 pod range from ENI prefixes not built", "[Global]\nNodeIPFamilies = ipv6\nIPv6PrefixDelegation = assign\nIPv4PodCIDRSource = eni-prefix\n", nil, []string{"IPv4PodCIDRSource", "not supported"}},
 	}
 	for _, tc := range tests {

@@ -82,6 +82,9 @@ func New(e EC2, l ELB, cfg Config) *LoadBalancers {
 	return &LoadBalancers{ec2: e, elb: l, cfg: cfg, recorder: &record.FakeRecorder{}}
 }
 
+// SetClusterID sets the cluster ID once the provider knows it.
+func (lb *LoadBalancers) SetClusterID(id string) { lb.cfg.ClusterID = id }
+
 // SetRecorder sets where Service events go.
 func (lb *LoadBalancers) SetRecorder(r record.EventRecorder) { lb.recorder = r }
 
