@@ -181,8 +181,8 @@ func createLoadBalancer(c *elbCtx, p *params) *apiError {
 	}
 	sgs := p.list("SecurityGroups.member")
 	for _, sg := range sgs {
-		if !strings.HasPrefix(sg, "sg-") {
-			return elbErrf("InvalidSecurityGroup", "Security group '%s' does not exist", sg)
+		if g := c.w.groupByID(sg); g == nil || g.vpc != v {
+			return elbErrf("InvalidSecurityGroup", "Security group '%s' does not exist in VPC '%s'", sg, v.id)
 		}
 	}
 	tags, err := p.elbTags()

@@ -444,6 +444,11 @@ func TestELBv2Validation(t *testing.T) {
 			_, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("alb"), Subnets: []string{snA}})
 			return err
 		}},
+		{"unknown security group", "InvalidSecurityGroup", "sg-0123456789abcdef0", func() error {
+			_, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("sg"), Type: types.LoadBalancerTypeEnumNetwork,
+				Subnets: []string{snA}, SecurityGroups: []string{"sg-0123456789abcdef0"}})
+			return err
+		}},
 		{"set dualstack without IPv6", "ValidationError", "IPv6 CIDR", func() error {
 			lb := mustLB(t, c, "v4-nov6", types.IpAddressTypeIpv4, snANoV6)
 			_, err := c.SetIpAddressType(ctx, &elbv2.SetIpAddressTypeInput{LoadBalancerArn: lb.LoadBalancerArn, IpAddressType: types.IpAddressTypeDualstack})
@@ -547,7 +552,7 @@ func mustTGType(t *testing.T, c *elbv2.Client, name string, tt types.TargetTypeE
 }
 
 func TestELBv2Idempotent(t *testing.T) {
-	_, c := newELBSim(t, Options{})
+	sim, c := newELBSim(t, Options{})
 	ctx := t.Context()
 	a := mustLB(t, c, "same", types.IpAddressTypeIpv4, snA, snB)
 	b := mustLB(t, c, "same", types.IpAddressTypeIpv4, snB, snA) // subnet order does not matter
@@ -556,6 +561,21 @@ func TestELBv2Idempotent(t *testing.T) {
 	}
 	_, err := c.CreateLoadBalancer(ctx, &elbv2.CreateLoadBalancerInput{Name: aws.String("same"), Type: types.LoadBalancerTypeEnumNetwork,
 		IpAddressType: types.IpAddressTypeDualstack, Subnets: []string{snA, snB}})
+	wantCode(t, err, "DuplicateLoadBalancerName")
+	// Security groups are settings too; they must exist in the VPC.
+	var sg string
+	for _, g := range sim.SecurityGroups() {
+		if g.VPC == elbVPC && g.Name == "default" {
+			sg = g.ID
+		}
+	}
+	withSG := &elbv2.CreateLoadBalancerInput{Name: aws.String("sg"), Type: types.LoadBalancerTypeEnumNetwork, Subnets: []string{snA}, SecurityGroups: []string{sg}}
+	out, err := c.CreateLoadBalancer(ctx, withSG)
+	if err != nil || !slices.Equal(out.LoadBalancers[0].SecurityGroups, []string{sg}) {
+		t.Fatalf("create with security group %s: %+v %v", sg, out, err)
+	}
+	withSG.SecurityGroups = nil
+	_, err = c.CreateLoadBalancer(ctx, withSG)
 	wantCode(t, err, "DuplicateLoadBalancerName")
 	tg1 := mustTG(t, c, "tg", types.TargetGroupIpAddressTypeEnumIpv4, elbVPC)
 	tg2 := mustTG(t, c, "tg", types.TargetGroupIpAddressTypeEnumIpv4, elbVPC)
