@@ -90,14 +90,35 @@ func (c *Client) SecurityGroups(ctx context.Context, ids []string) ([]SecurityGr
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	sgs, err := c.securityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("describe security groups %s: %w", strings.Join(ids, ","), err)
+	}
+	return sgs, nil
+}
+
+// TaggedSecurityGroups returns the security groups of a VPC that carry the
+// tag key (e.g. kubernetes.io/cluster/<id>).
+func (c *Client) TaggedSecurityGroups(ctx context.Context, vpcID, tagKey string) ([]SecurityGroup, error) {
+	sgs, err := c.securityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{vpcID}},
+		{Name: aws.String("tag-key"), Values: []string{tagKey}},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("describe security groups of %s tagged %s: %w", vpcID, tagKey, err)
+	}
+	return sgs, nil
+}
+
+func (c *Client) securityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput) ([]SecurityGroup, error) {
 	if err := c.wait(ctx, c.describeRL, "describe"); err != nil {
 		return nil, err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	out, err := c.api.DescribeSecurityGroups(callCtx, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
+	out, err := c.api.DescribeSecurityGroups(callCtx, in)
 	if err != nil {
-		return nil, fmt.Errorf("describe security groups %s: %w", strings.Join(ids, ","), err)
+		return nil, err
 	}
 	var sgs []SecurityGroup
 	for _, g := range out.SecurityGroups {
@@ -150,7 +171,7 @@ func (c *Client) AuthorizeIngress(ctx context.Context, groupID string, rules []I
 }
 
 // RevokeIngress removes ingress rules from a security group. Rules that do
-// not exist are no error.
+// not exist are no error (the others are still revoked).
 func (c *Client) RevokeIngress(ctx context.Context, groupID string, rules []IngressRule) error {
 	if len(rules) == 0 {
 		return nil
@@ -163,6 +184,15 @@ func (c *Client) RevokeIngress(ctx context.Context, groupID string, rules []Ingr
 	_, err := c.api.RevokeSecurityGroupIngress(callCtx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: sdkPermissions(rules)})
 	if err != nil && ErrorCode(err) != "InvalidPermission.NotFound" {
 		return fmt.Errorf("revoke %d ingress rules on %s: %w", len(rules), groupID, err)
+	}
+	if err != nil && len(rules) > 1 {
+		// In a nondefault VPC one missing rule fails the whole call and
+		// revokes nothing: revoke the rules one by one.
+		for _, r := range rules {
+			if err := c.RevokeIngress(ctx, groupID, []IngressRule{r}); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
