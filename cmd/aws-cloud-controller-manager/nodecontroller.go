@@ -122,6 +122,8 @@ func nodeControllerInit(initCtx app.ControllerInitContext, cc *config.CompletedC
 				IPv4Pool:      pool,
 				IPv4MaskBits:  ipam.maskSizeIPv4,
 				IPv4First:     ipv4First,
+
+				EnablePrimaryIPv6: cfg.EnablePrimaryIPv6,
 			})
 		if err != nil {
 			return nil, false, fmt.Errorf("cloud-node controller: %w", err)

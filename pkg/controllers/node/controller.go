@@ -81,6 +81,10 @@ type Options struct {
 	// IPv4First puts the IPv4 range first in spec.podCIDRs (and in
 	// spec.podCIDR): the cluster's primary family.
 	IPv4First bool
+	// EnablePrimaryIPv6 marks the IPv6 address of each node's primary ENI
+	// primary (ModifyNetworkInterfaceAttribute EnablePrimaryIpv6), which
+	// IPv6 target groups of instance targets need; AWS cannot undo it.
+	EnablePrimaryIPv6 bool
 }
 
 // EC2 is what the controller needs from EC2; *ec2.Client satisfies it.
@@ -93,6 +97,7 @@ type EC2 interface {
 	ReserveAssign(ctx context.Context, eniID string, calls int) error
 	ReleaseAssign(eniID string)
 	NetworkNodes(ctx context.Context, id, instanceType string) ([]string, error)
+	EnablePrimaryIPv6(ctx context.Context, eniID string) error
 	Expect(key, id, privateDNSName string)
 	Unexpect(key string)
 	Forget(id string)

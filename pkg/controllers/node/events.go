@@ -21,4 +21,5 @@ const (
 	ReasonRefreshFailed          = "RefreshFailed"
 	ReasonCIDRNotAvailable       = "CIDRNotAvailable"
 	ReasonIPv6AddressGone        = "IPv6AddressGone"
+	ReasonPrimaryIPv6Failed      = "PrimaryIPv6Failed"
 )

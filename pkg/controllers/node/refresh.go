@@ -79,6 +79,10 @@ func (c *Controller) refreshNode(ctx context.Context, n *v1.Node, inst *ec2.Inst
 		c.report(n, err)
 		return false
 	}
+	// Nodes initialized before EnablePrimaryIPv6 was set get it here.
+	if err := c.ensurePrimaryIPv6(ctx, inst); err != nil {
+		c.report(n, err)
+	}
 	patched := false
 	if len(addrs) > 0 && !addresses.Equal(n.Status.Addresses, addrs) {
 		if _, err := c.patchStatus(ctx, n, addrs); err != nil {

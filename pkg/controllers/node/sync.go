@@ -126,6 +126,9 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 			return 0, err
 		}
 		view = withAddress(inst, eni.ID, p.ipv6)
+		if err := c.ensurePrimaryIPv6(ctx, view); err != nil {
+			return 0, err
+		}
 	}
 	addrs, err := c.addressesFor(node, view, true)
 	if err != nil {
@@ -178,6 +181,24 @@ func (c *Controller) initialize(ctx context.Context, node *v1.Node) (time.Durati
 		c.recorder.Event(updated, v1.EventTypeNormal, ReasonSynced, "Node synced successfully")
 	}
 	return 0, nil
+}
+
+// ensurePrimaryIPv6 marks the primary ENI's IPv6 address primary when the
+// option is on and EC2 shows no primary yet. AWS makes the ENI's first
+// assigned IPv6 address primary, and the flag can never be removed.
+func (c *Controller) ensurePrimaryIPv6(ctx context.Context, inst *ec2.Instance) error {
+	if !c.opts.EnablePrimaryIPv6 || !c.ipv6() {
+		return nil
+	}
+	eni := inst.PrimaryENI()
+	if eni == nil || len(eni.IPv6) == 0 || slices.ContainsFunc(eni.IPv6, func(a ec2.IPv6Address) bool { return a.Primary }) {
+		return nil
+	}
+	if err := c.cloud.EnablePrimaryIPv6(ctx, eni.ID); err != nil {
+		return failure(ReasonPrimaryIPv6Failed, err, "mark the IPv6 address of %s primary: %s", eni.ID, errText(err))
+	}
+	klog.FromContext(ctx).Info("Marked IPv6 address primary", "instanceID", inst.ID, "eni", eni.ID)
+	return nil
 }
 
 // lookupOf returns what instanceFor looks the node up by (see
