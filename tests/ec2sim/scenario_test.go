@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -232,7 +233,7 @@ func TestAddInstanceRollback(t *testing.T) {
 		t.Fatal("AddInstance with a taken prefix succeeded")
 	}
 	after := sim.State()
-	if len(after.Instances) != len(before.Instances) || after.Subnets[0] != before.Subnets[0] {
+	if len(after.Instances) != len(before.Instances) || !reflect.DeepEqual(after.Subnets[0], before.Subnets[0]) {
 		t.Errorf("failed add left state behind: %+v", after.Subnets[0])
 	}
 	id, err := sim.AddInstance(Instance{ID: "i-0fedcba9876543210", Subnet: "subnet-0aaaaaaaaaaaaaaa1", ENIs: []ENI{

@@ -23,6 +23,8 @@ type SubnetState struct {
 	// IPv6Addresses and IPv6Prefixes count what is assigned in the subnet.
 	IPv6Addresses int `json:"ipv6Addresses"`
 	IPv6Prefixes  int `json:"ipv6Prefixes"`
+	// Tags are the subnet's tags.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // InstanceState is one instance; terminated instances have no ENIs.
@@ -72,6 +74,9 @@ func (s *Sim) State() State {
 		}
 		if sn.v6.IsValid() {
 			ss.IPv6CIDR = sn.v6.String()
+		}
+		if len(sn.tags) > 0 {
+			ss.Tags = maps.Clone(sn.tags)
 		}
 		for _, u := range sn.slots {
 			if u.prefix {
