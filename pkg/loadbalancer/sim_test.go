@@ -3,6 +3,7 @@ package loadbalancer
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -40,7 +41,12 @@ func startWorld(t *testing.T) (*ec2sim.Sim, *LoadBalancers, *record.FakeRecorder
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := ec2sim.Start(ec2sim.Options{Scenario: sc})
+	// The shipped IAM policy: a call it does not grant fails the test.
+	policy, err := os.ReadFile("../../manifests/iam/policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := ec2sim.Start(ec2sim.Options{Scenario: sc, Policy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -317,7 +317,7 @@ func (s *Sim) elbPrecheck(ctx context.Context, name string, p *params) (elbActio
 		return act, err
 	}
 	if s.policy != nil {
-		res := elbResources(name, p)
+		res := elbResources(name, p, s.w.region, s.w.account)
 		if !s.policy.allowsFull(ELBv2KeyPrefix+name, res) {
 			return act, errf(http.StatusForbidden, "AccessDenied",
 				"User: arn:aws:iam::%s:user/ec2sim is not authorized to perform: %s%s on resource: %s because no identity-based policy allows the %s%s action",
@@ -430,11 +430,25 @@ func (s *Sim) elbTakeToken(category string, now time.Time) bool {
 }
 
 // elbResources lists the ARNs a request acts on: the load balancer, target
-// group, listener or tagged resources it names; describes and creates of
-// new resources act on "*".
-func elbResources(action string, p *params) []string {
+// group, listener or tagged resources it names; a create acts on the ARN of
+// what it makes (with "new" for the ID AWS has not chosen yet), as IAM's
+// resource-level permissions for ELBv2 creates do; describes act on "*".
+func elbResources(action string, p *params, region, account string) []string {
 	if strings.HasPrefix(action, "Describe") {
 		return []string{"*"}
+	}
+	prefix := "arn:aws:elasticloadbalancing:" + region + ":" + account + ":"
+	switch action {
+	case "CreateLoadBalancer":
+		kind := "net"
+		if t := p.get("Type"); t == "application" {
+			kind = "app"
+		} else if t == "gateway" {
+			kind = "gwy"
+		}
+		return []string{prefix + "loadbalancer/" + kind + "/" + p.get("Name") + "/new"}
+	case "CreateTargetGroup":
+		return []string{prefix + "targetgroup/" + p.get("Name") + "/new"}
 	}
 	var out []string
 	for _, k := range []string{"LoadBalancerArn", "TargetGroupArn", "ListenerArn"} {

@@ -14,10 +14,16 @@ import (
 	"testing"
 )
 
-const ec2SDKPath = "github.com/aws/aws-sdk-go-v2/service/ec2"
+// sdkServices maps the AWS SDK packages the product calls to their IAM
+// service prefix.
+var sdkServices = map[string]string{
+	"github.com/aws/aws-sdk-go-v2/service/ec2":                    "ec2",
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2": "elasticloadbalancing",
+}
 
-// sdkOperations lists the EC2 operations the product's code can call: every
-// <ec2 package>.<Op>Input it names (each SDK call, paginated or not, takes one).
+// sdkOperations lists the IAM actions (service:Op) the product's code can
+// call: every <SDK package>.<Op>Input it names (each SDK call, paginated or
+// not, takes one).
 func sdkOperations(t *testing.T, dirs ...string) map[string][]string {
 	t.Helper()
 	ops := map[string][]string{}
@@ -31,16 +37,18 @@ func sdkOperations(t *testing.T, dirs ...string) map[string][]string {
 			if err != nil {
 				return err
 			}
-			var alias string
+			aliases := map[string]string{} // package name in the file → IAM prefix
 			for _, imp := range f.Imports {
-				if p, _ := strconv.Unquote(imp.Path.Value); p == ec2SDKPath {
-					alias = "ec2"
+				p, _ := strconv.Unquote(imp.Path.Value)
+				if prefix, ok := sdkServices[p]; ok {
+					name := filepath.Base(p)
 					if imp.Name != nil {
-						alias = imp.Name.Name
+						name = imp.Name.Name
 					}
+					aliases[name] = prefix
 				}
 			}
-			if alias == "" {
+			if len(aliases) == 0 {
 				return nil
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
@@ -48,9 +56,10 @@ func sdkOperations(t *testing.T, dirs ...string) map[string][]string {
 				if !ok {
 					return true
 				}
-				if x, ok := sel.X.(*ast.Ident); ok && x.Name == alias {
+				if x, ok := sel.X.(*ast.Ident); ok && aliases[x.Name] != "" {
 					if op, ok := strings.CutSuffix(sel.Sel.Name, "Input"); ok && op != "" {
-						ops[op] = append(ops[op], fset.Position(sel.Pos()).String())
+						action := aliases[x.Name] + ":" + op
+						ops[action] = append(ops[action], fset.Position(sel.Pos()).String())
 					}
 				}
 				return true
@@ -64,7 +73,7 @@ func sdkOperations(t *testing.T, dirs ...string) map[string][]string {
 	return ops
 }
 
-// TestIAMPolicyMatchesSDKCalls: the policy grants exactly the EC2 operations pkg/ and cmd/ call,
+// TestIAMPolicyMatchesSDKCalls: the policy grants exactly the EC2 and ELB operations pkg/ and cmd/ call,
 // no more (least privilege) and no fewer (ec2sim would answer UnauthorizedOperation).
 func TestIAMPolicyMatchesSDKCalls(t *testing.T) {
 	data, err := os.ReadFile(iamPolicyPath)
@@ -78,23 +87,23 @@ func TestIAMPolicyMatchesSDKCalls(t *testing.T) {
 	var granted []string
 	for _, s := range p.Statement {
 		for _, a := range s.Action {
-			granted = append(granted, strings.TrimPrefix(a, "ec2:"))
+			granted = append(granted, a)
 		}
 	}
 	slices.Sort(granted)
 	ops := sdkOperations(t, filepath.Join(repoRoot, "pkg"), filepath.Join(repoRoot, "cmd"))
 	used := sortedKeys(ops)
 	if len(used) == 0 {
-		t.Fatal("found no EC2 SDK operations in pkg/ or cmd/")
+		t.Fatal("found no AWS SDK operations in pkg/ or cmd/")
 	}
 	for _, op := range used {
 		if !slices.Contains(granted, op) {
-			t.Errorf("code calls ec2:%s (%s) but manifests/iam/policy.json does not grant it", op, ops[op][0])
+			t.Errorf("code calls %s (%s) but manifests/iam/policy.json does not grant it", op, ops[op][0])
 		}
 	}
 	for _, op := range granted {
 		if !slices.Contains(used, op) {
-			t.Errorf("manifests/iam/policy.json grants ec2:%s, which no code in pkg/ or cmd/ calls", op)
+			t.Errorf("manifests/iam/policy.json grants %s, which no code in pkg/ or cmd/ calls", op)
 		}
 	}
 }

@@ -87,9 +87,26 @@ type iamPolicy struct {
 	Statement []struct {
 		Sid      string   `json:"Sid"`
 		Effect   string   `json:"Effect"`
-		Action   []string `json:"Action"`
-		Resource string   `json:"Resource"`
+		Action   []string  `json:"Action"`
+		Resource resources `json:"Resource"`
 	} `json:"Statement"`
+}
+
+// resources is an IAM Resource: one ARN pattern or a list of them.
+type resources []string
+
+func (r *resources) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*r = resources{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*r = many
+	return nil
 }
 
 func TestIAMPolicy(t *testing.T) {
@@ -114,23 +131,23 @@ func TestIAMPolicy(t *testing.T) {
 		if s.Effect != "Allow" {
 			t.Errorf("statement %q: Effect = %q, want Allow", s.Sid, s.Effect)
 		}
-		if s.Resource == "" {
+		if len(s.Resource) == 0 || slices.Contains(s.Resource, "") {
 			t.Errorf("statement %q: no Resource", s.Sid)
 		}
 		if !sort.StringsAreSorted(s.Action) {
 			t.Errorf("statement %q: actions not sorted: %q", s.Sid, s.Action)
 		}
 		for _, a := range s.Action {
-			name, ok := strings.CutPrefix(a, "ec2:")
-			if !ok || name == "" || strings.ContainsAny(name, "*?") {
-				t.Errorf("statement %q: action %q is not one named EC2 action", s.Sid, a)
+			_, name, _ := strings.Cut(a, ":")
+			if service := strings.TrimSuffix(a, ":"+name); (service != "ec2" && service != "elasticloadbalancing") || name == "" || strings.ContainsAny(name, "*?") {
+				t.Errorf("statement %q: action %q is not one named EC2 or ELB action", s.Sid, a)
 			}
 			if seen[a] {
 				t.Errorf("action %q listed twice", a)
 			}
 			seen[a] = true
 			// Read-only actions support no resource-level permissions: they need Resource "*".
-			if strings.HasPrefix(name, "Describe") && s.Resource != "*" {
+			if strings.HasPrefix(name, "Describe") && !slices.Equal(s.Resource, resources{"*"}) {
 				t.Errorf("statement %q: %s needs Resource \"*\"", s.Sid, a)
 			}
 		}
