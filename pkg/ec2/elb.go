@@ -121,6 +121,9 @@ type LoadBalancerSpec struct {
 	Name, Scheme, IPAddressType string
 	Subnets                     []string
 	Tags                        map[string]string
+	// SourceNATIPv6 turns on EnablePrefixForIpv6SourceNat, which a
+	// dualstack NLB with UDP listeners needs; it can only be set at creation.
+	SourceNATIPv6 bool
 }
 
 // TargetGroup is the part of a target group the CCM uses.
@@ -214,6 +217,9 @@ func (e *ELB) CreateLoadBalancer(ctx context.Context, s LoadBalancerSpec) (*Load
 		IpAddressType: elbtypes.IpAddressType(s.IPAddressType),
 		Subnets:       s.Subnets,
 		Tags:          elbTags(s.Tags),
+	}
+	if s.SourceNATIPv6 {
+		in.EnablePrefixForIpv6SourceNat = elbtypes.EnablePrefixForIpv6SourceNatEnumOn
 	}
 	var out *elb.CreateLoadBalancerOutput
 	err := e.mutate(ctx, func(ctx context.Context) (err error) {

@@ -236,6 +236,9 @@ func (lb *LoadBalancers) ensure(ctx context.Context, svc *v1.Service, s *Spec, n
 	if l == nil {
 		if l, err = lb.elb.CreateLoadBalancer(ctx, ec2.LoadBalancerSpec{
 			Name: s.Name, Scheme: s.Scheme, IPAddressType: s.IPAddressType, Subnets: subnetIDs, Tags: s.Tags,
+			// UDP listeners on a dualstack NLB need an IPv6 source NAT
+			// prefix per subnet, chosen at creation.
+			SourceNATIPv6: s.IPAddressType == IPAddressTypeDualStack && slices.ContainsFunc(s.Ports, func(p Port) bool { return p.Protocol == "UDP" }),
 		}); err != nil {
 			return nil, err
 		}

@@ -371,3 +371,19 @@ func TestForeignLoadBalancerNotAdopted(t *testing.T) {
 		t.Error("a foreign load balancer was deleted")
 	}
 }
+
+// TestDualStackUDP: a dual-stack Service with a UDP port gets an NLB with
+// IPv6 source NAT (which AWS requires for UDP listeners on dualstack and
+// only allows at creation) and its UDP listener.
+func TestDualStackUDP(t *testing.T) {
+	sim, lbs, _ := startWorld(t)
+	svc := service(nlb(nil), v1.IPv6Protocol, v1.IPv4Protocol)
+	svc.Spec.Ports = append(svc.Spec.Ports, v1.ServicePort{Name: "dns", Protocol: v1.ProtocolUDP, Port: 53, NodePort: 30053})
+	if _, err := lbs.EnsureLoadBalancer(context.Background(), "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	w := look(t, sim, Name(svc))
+	if w.lb.EnablePrefixForIPv6SourceNAT != "on" || w.listeners[53] != "UDP/ipv6" {
+		t.Errorf("source NAT %q, listeners %v", w.lb.EnablePrefixForIPv6SourceNAT, w.listeners)
+	}
+}

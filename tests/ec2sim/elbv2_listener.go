@@ -196,6 +196,11 @@ func createListener(c *elbCtx, p *params) *apiError {
 	if err := c.checkForward(lb, proto, f); err != nil {
 		return err
 	}
+	// A dualstack NLB reaches UDP targets through an IPv6 source NAT
+	// prefix per subnet, which only CreateLoadBalancer can turn on.
+	if (proto == "UDP" || proto == "TCP_UDP") && lb.ipType == "dualstack" && lb.natIPv6 != "on" {
+		return elbErrf("InvalidConfigurationRequest", "A %s listener on a dualstack load balancer needs EnablePrefixForIpv6SourceNat set to 'on'", proto)
+	}
 	if err := applyTags(nl.tags, tags); err != nil {
 		return err
 	}

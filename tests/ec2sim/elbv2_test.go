@@ -899,3 +899,33 @@ func TestELBv2IPTargetsAndAdmin(t *testing.T) {
 		t.Errorf("admin elbv2: %+v", st)
 	}
 }
+
+// TestELBv2UDPOnDualStackNeedsSourceNAT: a UDP listener on a dualstack NLB
+// is refused unless the NLB was created with EnablePrefixForIpv6SourceNat.
+func TestELBv2UDPOnDualStackNeedsSourceNAT(t *testing.T) {
+	_, c := newELBSim(t, Options{})
+	for _, nat := range []bool{false, true} {
+		in := &elbv2.CreateLoadBalancerInput{Name: aws.String(fmt.Sprintf("udp-nat-%t", nat)), Type: types.LoadBalancerTypeEnumNetwork,
+			IpAddressType: types.IpAddressTypeDualstack, Subnets: []string{snA, snB}}
+		if nat {
+			in.EnablePrefixForIpv6SourceNat = types.EnablePrefixForIpv6SourceNatEnumOn
+		}
+		lb, err := c.CreateLoadBalancer(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tg, err := c.CreateTargetGroup(t.Context(), &elbv2.CreateTargetGroupInput{Name: aws.String(fmt.Sprintf("udp-%t", nat)), Protocol: types.ProtocolEnumUdp,
+			Port: aws.Int32(30053), VpcId: aws.String(elbVPC), IpAddressType: types.TargetGroupIpAddressTypeEnumIpv6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.CreateListener(t.Context(), &elbv2.CreateListenerInput{LoadBalancerArn: lb.LoadBalancers[0].LoadBalancerArn, Protocol: types.ProtocolEnumUdp,
+			Port: aws.Int32(53), DefaultActions: forwardTo(aws.ToString(tg.TargetGroups[0].TargetGroupArn))})
+		if nat && err != nil {
+			t.Errorf("with source NAT: %v", err)
+		}
+		if !nat && !strings.Contains(fmt.Sprint(err), "InvalidConfigurationRequest") {
+			t.Errorf("without source NAT: err = %v, want InvalidConfigurationRequest", err)
+		}
+	}
+}
