@@ -138,8 +138,21 @@ func (lb *LoadBalancers) spec(svc *v1.Service) (*Spec, error) {
 }
 
 // EnsureLoadBalancer creates or updates the Service's NLB and returns its status.
-func (lb *LoadBalancers) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
+func (lb *LoadBalancers) EnsureLoadBalancer(ctx context.Context, clusterName string, svc *v1.Service, nodes []*v1.Node) (*v1.LoadBalancerStatus, error) {
 	s, err := lb.spec(svc)
+	if errors.Is(err, cloudprovider.ImplementedElsewhere) {
+		// The Service no longer asks for an NLB (its annotation was
+		// removed or changed): the one made for it goes.
+		if l, lerr := lb.elb.LoadBalancerByName(ctx, Name(svc)); lerr != nil {
+			return nil, lerr
+		} else if l != nil {
+			klog.InfoS("Service no longer asks for a Network Load Balancer; deleting its load balancer", "service", klog.KObj(svc), "name", l.Name)
+			if err := lb.EnsureLoadBalancerDeleted(ctx, clusterName, svc); err != nil {
+				return nil, err
+			}
+		}
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}

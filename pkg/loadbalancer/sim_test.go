@@ -387,3 +387,47 @@ func TestDualStackUDP(t *testing.T) {
 		t.Errorf("source NAT %q, listeners %v", w.lb.EnablePrefixForIPv6SourceNAT, w.listeners)
 	}
 }
+
+// TestAnnotationRemoved: a Service whose NLB annotation is removed (upstream
+// would now make a classic ELB) loses the NLB made for it, and everything
+// with it; the framework calls EnsureLoadBalancer, not the delete, then.
+func TestAnnotationRemoved(t *testing.T) {
+	sim, lbs, _ := startWorld(t)
+	ctx := context.Background()
+	svc := service(nlb(nil), v1.IPv4Protocol)
+	if _, err := lbs.EnsureLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	svc.Annotations = nil
+	if _, err := lbs.EnsureLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != cloudprovider.ImplementedElsewhere {
+		t.Fatalf("err = %v, want ImplementedElsewhere", err)
+	}
+	if left := sim.ELBv2TaggedWith("kubernetes.io/cluster/" + cluster); len(left) != 0 {
+		t.Errorf("left: %v", left)
+	}
+	if r := ourRules(sim, Name(svc)); len(r) != 0 {
+		t.Errorf("rules left: %v", r)
+	}
+}
+
+// TestRulesLeaveUnusedClusterGroups: when no target uses a cluster-tagged
+// security group any more, the load balancer's rules leave it.
+func TestRulesLeaveUnusedClusterGroups(t *testing.T) {
+	sim, lbs, _ := startWorld(t)
+	ctx := context.Background()
+	svc := service(nlb(nil), v1.IPv4Protocol)
+	if _, err := lbs.EnsureLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	if len(ourRules(sim, Name(svc))) == 0 {
+		t.Fatal("no rules made")
+	}
+	// The Service's last target goes: nothing uses the node group for it.
+	svc.Annotations[AnnotationTargetLabels] = "role=none"
+	if err := lbs.UpdateLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	if r := ourRules(sim, Name(svc)); len(r) != 0 {
+		t.Errorf("rules left on an unused cluster group: %v", r)
+	}
+}
