@@ -431,3 +431,104 @@ func TestRulesLeaveUnusedClusterGroups(t *testing.T) {
 		t.Errorf("rules left on an unused cluster group: %v", r)
 	}
 }
+
+// drain returns the events recorded so far.
+func drain(lbs *LoadBalancers) []string {
+	rec := lbs.recorder.(*record.FakeRecorder)
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// TestAnnotationsApplied checks the documented effect of each supported
+// annotation that changes AWS objects, and the events for what is not
+// supported or not possible, against ec2sim's state.
+func TestAnnotationsApplied(t *testing.T) {
+	sim, lbs, _ := startWorld(t)
+	ctx := context.Background()
+	svc := service(nlb(map[string]string{
+		AnnotationExtraTags: "team=web", AnnotationCrossZone: "true", AnnotationHCInterval: "15",
+		AnnotationPrefix + "ssl-cert": "arn:aws:acm:x", AnnotationPrefix + "proxy-protocol": "*",
+	}), v1.IPv6Protocol, v1.IPv4Protocol)
+	if _, err := lbs.EnsureLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	w := look(t, sim, Name(svc))
+	if w.lb.Attributes[crossZoneAttribute] != "true" {
+		t.Errorf("cross-zone attribute %q", w.lb.Attributes[crossZoneAttribute])
+	}
+	for _, arn := range sim.ELBv2TaggedWith(TagServiceName) {
+		found := false
+		for _, a := range sim.ELBv2TaggedWith("team") {
+			found = found || a == arn
+		}
+		if !found {
+			t.Errorf("%s lacks the additional tag", arn)
+		}
+	}
+	if n := len(sim.ELBv2TaggedWith("team")); n != 5 {
+		t.Errorf("%d objects tagged team, want 5 (load balancer, 2 groups, 2 listeners)", n)
+	}
+	for _, tg := range sim.TargetGroups() {
+		if tg.HealthCheck.IntervalSeconds != 15 || tg.HealthCheck.Protocol != "TCP" {
+			t.Errorf("health check %+v", tg.HealthCheck)
+		}
+	}
+	events := drain(lbs)
+	var unsupported, skipped int
+	for _, e := range events {
+		if strings.HasPrefix(e, "Warning "+ReasonUnsupportedAnnotation) {
+			unsupported++
+		}
+		if strings.HasPrefix(e, "Warning "+ReasonTargetSkipped) && strings.Contains(e, "i-0c000000000000005") {
+			skipped++
+		}
+	}
+	if unsupported != 2 || skipped == 0 {
+		t.Errorf("events: %d UnsupportedAnnotation (want 2), %d TargetSkipped naming the node without primary IPv6:\n%s", unsupported, skipped, strings.Join(events, "\n"))
+	}
+
+	// A health check setting changes in place; no new group.
+	sim.ResetCounts()
+	svc.Annotations[AnnotationHCInterval] = "20"
+	if _, err := lbs.EnsureLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	if c := sim.Calls("elasticloadbalancing:ModifyTargetGroup"); c != 2 || sim.Calls("elasticloadbalancing:CreateTargetGroup") != 0 {
+		t.Errorf("ModifyTargetGroup %d (want 2), CreateTargetGroup %d (want 0)", c, sim.Calls("elasticloadbalancing:CreateTargetGroup"))
+	}
+	for _, tg := range sim.TargetGroups() {
+		if tg.HealthCheck.IntervalSeconds != 20 {
+			t.Errorf("interval %d after the change", tg.HealthCheck.IntervalSeconds)
+		}
+	}
+
+	// Internal: the scheme cannot change in place, so the NLB is made anew
+	// in the subnets tagged for internal load balancers.
+	svc.Annotations[AnnotationInternal] = "true"
+	if _, err := lbs.EnsureLoadBalancer(ctx, "k", svc, nodesOf(sim)); err != nil {
+		t.Fatal(err)
+	}
+	w = look(t, sim, Name(svc))
+	if w.lb.Scheme != "internal" || len(sim.LoadBalancers()) != 1 {
+		t.Fatalf("scheme %q, %d load balancers", w.lb.Scheme, len(sim.LoadBalancers()))
+	}
+	internal := map[string]bool{}
+	for _, sn := range sim.State().Subnets {
+		internal[sn.ID] = sn.Tags[TagRoleInternalELB] == "1"
+	}
+	for _, id := range w.lb.Subnets {
+		if !internal[id] {
+			t.Errorf("internal load balancer in subnet %s, not tagged %s", id, TagRoleInternalELB)
+		}
+	}
+	if len(w.listeners) != 2 {
+		t.Errorf("listeners after the scheme change: %v", w.listeners)
+	}
+}
