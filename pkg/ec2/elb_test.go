@@ -1,0 +1,148 @@
+package ec2_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
+	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/tests/ec2sim"
+)
+
+// clusterSim is a world with a cluster: tagged public subnets and a node
+// security group on every instance.
+func clusterSim(t *testing.T) *ec2sim.Sim {
+	t.Helper()
+	sc, err := ec2sim.ParseScenario([]byte("region: us-east-1\nclusterID: c1\ninstances:\n- {id: i-0d000000000000001}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := ec2sim.Start(ec2sim.Options{Scenario: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
+// TestELBCallsMeteredAndNotFoundTolerated: ELBv2 calls count in the same
+// metrics as EC2's, by operation; deletes of what is gone succeed, lookups
+// of what is missing answer nil; errors carry the AWS code.
+func TestELBCallsMeteredAndNotFoundTolerated(t *testing.T) {
+	sim := clusterSim(t)
+	c := newClient(t, sim, ec2.Config{Region: sim.Region()})
+	e := c.ELB()
+	ctx := context.Background()
+	before := metricValue(t, "cloudprovider_aws_api_requests_total", map[string]string{"operation": "DescribeLoadBalancers", "code": "ok"})
+	if lb, err := e.LoadBalancerByName(ctx, "missing"); lb != nil || err != nil {
+		t.Errorf("missing load balancer: %v, %v", lb, err)
+	}
+	if after := metricValue(t, "cloudprovider_aws_api_requests_total", map[string]string{"operation": "DescribeLoadBalancers", "code": "LoadBalancerNotFound"}); after < 1 {
+		t.Errorf("DescribeLoadBalancers not metered by code (ok before: %v)", before)
+	}
+	if tg, err := e.TargetGroupByName(ctx, "missing"); tg != nil || err != nil {
+		t.Errorf("missing target group: %v, %v", tg, err)
+	}
+	gone := "arn:aws:elasticloadbalancing:us-east-1:111122223333:"
+	if err := e.DeleteLoadBalancer(ctx, gone+"loadbalancer/net/x/0123456789abcdef"); err != nil {
+		t.Errorf("delete a gone load balancer: %v", err)
+	}
+	if err := e.DeleteTargetGroup(ctx, gone+"targetgroup/x/0123456789abcdef"); err != nil {
+		t.Errorf("delete a gone target group: %v", err)
+	}
+	if err := e.DeleteListener(ctx, gone+"listener/net/x/0123456789abcdef/0123456789abcdef"); err != nil {
+		t.Errorf("delete a gone listener: %v", err)
+	}
+	_, err := e.CreateLoadBalancer(ctx, ec2.LoadBalancerSpec{Name: "-bad-", Scheme: "internet-facing", IPAddressType: "ipv4"})
+	if ec2.ErrorCode(err) != "ValidationError" {
+		t.Errorf("bad name: %v, want ValidationError", err)
+	}
+}
+
+// TestTagsReadInChunks: DescribeTags takes 20 ARNs a call; more are read in
+// several calls and all come back.
+func TestTagsReadInChunks(t *testing.T) {
+	sim := clusterSim(t)
+	c := newClient(t, sim, ec2.Config{Region: sim.Region()})
+	e := c.ELB()
+	ctx := context.Background()
+	vpc := sim.State().Subnets[0].VPC
+	var arns []string
+	for i := range 25 {
+		tg, err := e.CreateTargetGroup(ctx, ec2.TargetGroupSpec{Name: fmt.Sprintf("tg-%d", i), Protocol: "TCP", Port: 30000, IPAddressType: "ipv4",
+			VPCID: vpc, HealthCheck: ec2.HealthCheck{Protocol: "TCP"}, Tags: map[string]string{"n": fmt.Sprint(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arns = append(arns, tg.ARN)
+	}
+	sim.ResetCounts()
+	tags, err := e.Tags(ctx, arns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, arn := range arns {
+		if tags[arn]["n"] != fmt.Sprint(i) {
+			t.Errorf("%s: tags %v", arn, tags[arn])
+		}
+	}
+	if n := sim.Calls("elasticloadbalancing:DescribeTags"); n != 2 {
+		t.Errorf("DescribeTags calls = %d, want 2", n)
+	}
+}
+
+// TestRevokeIngressRevokesTheRest: EC2 fails a whole revoke when one rule is
+// missing (in a nondefault VPC); the client then revokes the others one by
+// one, so a rule already gone never keeps the rest in place.
+func TestRevokeIngressRevokesTheRest(t *testing.T) {
+	sim := clusterSim(t)
+	c := newClient(t, sim, ec2.Config{Region: sim.Region()})
+	ctx := context.Background()
+	var group string
+	for _, g := range sim.SecurityGroups() {
+		if g.Name == "c1-node" {
+			group = g.ID
+		}
+	}
+	rule := func(port int32, cidr string) ec2.IngressRule {
+		return ec2.IngressRule{Protocol: "tcp", FromPort: port, ToPort: port, CIDR: netip.MustParsePrefix(cidr), Description: "kubernetes.io/rule/nlb/client=x"}
+	}
+	have := []ec2.IngressRule{rule(30080, "0.0.0.0/0"), rule(30080, "::/0"), rule(30443, "0.0.0.0/0")}
+	if err := c.AuthorizeIngress(ctx, group, have); err != nil {
+		t.Fatal(err)
+	}
+	// Authorizing again, with one new rule among existing ones, adds it.
+	if err := c.AuthorizeIngress(ctx, group, append(have, rule(30443, "::/0"))); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		for _, g := range sim.SecurityGroups() {
+			for _, r := range g.Ingress {
+				if g.ID == group && r.Description == "kubernetes.io/rule/nlb/client=x" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := count(); n != 4 {
+		t.Fatalf("%d rules after authorizing, want 4", n)
+	}
+	if err := c.RevokeIngress(ctx, group, []ec2.IngressRule{rule(30080, "0.0.0.0/0")}); err != nil {
+		t.Fatal(err)
+	}
+	// One of these is gone already.
+	all := append(have, rule(30443, "::/0"))
+	if err := c.RevokeIngress(ctx, group, all); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d rules left after revoking all (one already gone)", n)
+	}
+	sgs, err := c.SecurityGroups(ctx, []string{group})
+	if err != nil || len(sgs) != 1 || sgs[0].Tags["kubernetes.io/cluster/c1"] != "owned" {
+		t.Errorf("SecurityGroups = %+v, %v", sgs, err)
+	}
+}
