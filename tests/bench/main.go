@@ -35,7 +35,10 @@ func main() {
 func run() error {
 	var (
 		n          = flag.Int("n", 1000, "number of nodes")
-		scenarios  = flag.String("scenarios", "a,b,c,e", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state), d (churn; -n is ignored), e (a with dual-stack pod CIDRs)")
+		scenarios  = flag.String("scenarios", "a,b,c,e,f", "scenarios to run: a (burst, pre-prefixed), b (burst, bare), c (steady state), d (churn; -n is ignored), e (a with dual-stack pod CIDRs), f (load balancers; -n is ignored)")
+		lbServices = flag.Int("lb-services", 20, "Services in scenario f")
+		lbNodes    = flag.Int("lb-nodes", 200, "nodes in scenario f")
+		lbSteady   = flag.Duration("lb-steady", 3*time.Minute, "steady-state window in scenario f")
 		waves      = flag.Int("churn-waves", 20, "waves in scenario d")
 		waveSize   = flag.Int("churn-wave-size", 1000, "Nodes created and deleted per wave in scenario d")
 		period     = flag.Duration("steady-period", 20*time.Second, "--node-status-update-frequency in scenario c")
@@ -60,6 +63,13 @@ func run() error {
 				return err
 			}
 		}
+		var lb *LBResults
+		if slices.Contains(list, "f") {
+			list = slices.DeleteFunc(list, func(s string) bool { return s == "f" })
+			if lb, err = measureLB(root, *lbServices, *lbNodes, *lbSteady); err != nil {
+				return err
+			}
+		}
 		var res *Results
 		if len(list) > 0 {
 			if res, err = measure(root, *n, *ready, list, *period, *periods); err != nil {
@@ -79,6 +89,11 @@ func run() error {
 		}
 		if churn != nil {
 			if err := churn.save(dir); err != nil {
+				return err
+			}
+		}
+		if lb != nil {
+			if err := lb.save(dir); err != nil {
 				return err
 			}
 		}

@@ -24,7 +24,11 @@ func render(docs, dir string) error {
 	if err != nil {
 		return err
 	}
-	if len(all) == 0 && churn == nil {
+	lb, err := loadLB(dir)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 && churn == nil && lb == nil {
 		return fmt.Errorf("no results in %s: run `make bench` first", dir)
 	}
 	if churn != nil {
@@ -43,10 +47,10 @@ func render(docs, dir string) error {
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(docs, "benchmarks.md"), []byte(markdown(all, churn)), 0o644)
+	return os.WriteFile(filepath.Join(docs, "benchmarks.md"), []byte(markdown(all, churn, lb)), 0o644)
 }
 
-func markdown(all []*Results, churn *ChurnResults) string {
+func markdown(all []*Results, churn *ChurnResults, lb *LBResults) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Benchmarks\n\n")
@@ -73,7 +77,9 @@ func markdown(all []*Results, churn *ChurnResults) string {
 	p("  also scaled to the shipped 5-minute period (calls per period do not depend on the period);\n")
 	p("- **(d)** churn: waves of Nodes created, initialized and deleted, with failures mixed in (see below);\n")
 	p("- **(e)** (a) with dual-stack pod CIDRs: `IPv4PodCIDRSource=cluster-cidr`, `--cluster-cidr=fd00:10:244::/56,10.128.0.0/10`,\n")
-	p("  so each node's `podCIDRs` is [its /80, an IPv4 /24]; the IPv4 ranges cost no EC2 call and no extra API write.\n\n")
+	p("  so each node's `podCIDRs` is [its /80, an IPv4 /24]; the IPv4 ranges cost no EC2 call and no extra API write;\n")
+	p("- **(f)** load balancers: dual-stack Services of type LoadBalancer on Ready nodes, their ELBv2 and EC2 calls per\n")
+	p("  Service to create, per node added or removed, and per Service-hour with nothing changing (see below).\n\n")
 	p("Wall time runs from the first Node Create to the last node seen (Node watch) without the taint and with\n")
 	p("its podCIDR; latency per node from its Create call returning to that moment. EC2 calls are ec2sim's\n")
 	p("counts until that moment (`throttled` = answered `RequestLimitExceeded`). API writes are the CCM's own\n")
@@ -97,6 +103,9 @@ func markdown(all []*Results, churn *ChurnResults) string {
 	}
 	if churn != nil {
 		churnSection(&b, churn)
+	}
+	if lb != nil {
+		lbSection(&b, lb)
 	}
 	return b.String()
 }
