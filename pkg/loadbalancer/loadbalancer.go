@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/record"
 	cloudprovider "k8s.io/cloud-provider"
+	cloudproviderapi "k8s.io/cloud-provider/api"
 	"k8s.io/klog/v2"
 
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
@@ -186,6 +187,8 @@ func (lb *LoadBalancers) UpdateLoadBalancer(ctx context.Context, _ string, svc *
 	if err != nil {
 		return err
 	}
+	initializing := initializingNodes(nodes)
+	waiting := map[string]bool{}
 	for _, p := range s.Ports {
 		name := TargetGroupName(svc, lb.cfg.ClusterID, p, s.TargetFamily, s.HealthCheck)
 		i := slices.IndexFunc(tgs, func(tg ec2.TargetGroup) bool { return tg.Name == name })
@@ -194,7 +197,7 @@ func (lb *LoadBalancers) UpdateLoadBalancer(ctx context.Context, _ string, svc *
 			_, err := lb.ensure(ctx, svc, s, nodes)
 			return err
 		}
-		if err := lb.syncTargets(ctx, svc, &tgs[i], p, s.TargetFamily, insts); err != nil {
+		if err := lb.syncTargets(ctx, svc, &tgs[i], p, s.TargetFamily, insts, initializing, waiting); err != nil {
 			return err
 		}
 	}
@@ -202,7 +205,10 @@ func (lb *LoadBalancers) UpdateLoadBalancer(ctx context.Context, _ string, svc *
 	if err != nil {
 		return err
 	}
-	return lb.syncRules(ctx, s, l.VPCID, insts, IngressRules(s, subnets))
+	if err := lb.syncRules(ctx, s, l.VPCID, insts, IngressRules(s, subnets)); err != nil {
+		return err
+	}
+	return waitingError(waiting)
 }
 
 // ensure makes the AWS objects match the spec, adopting what exists under
@@ -287,6 +293,8 @@ func (lb *LoadBalancers) ensure(ctx context.Context, svc *v1.Service, s *Spec, n
 		return nil, err
 	}
 	keep := map[string]bool{}
+	initializing := initializingNodes(nodes)
+	waiting := map[string]bool{}
 	for _, p := range s.Ports {
 		tg, err := lb.targetGroup(ctx, svc, s, p, vpcID, attached)
 		if err != nil {
@@ -296,7 +304,7 @@ func (lb *LoadBalancers) ensure(ctx context.Context, svc *v1.Service, s *Spec, n
 		if err := lb.listener(ctx, l, s, p, tg, listeners); err != nil {
 			return nil, err
 		}
-		if err := lb.syncTargets(ctx, svc, tg, p, s.TargetFamily, insts); err != nil {
+		if err := lb.syncTargets(ctx, svc, tg, p, s.TargetFamily, insts, initializing, waiting); err != nil {
 			return nil, err
 		}
 	}
@@ -317,6 +325,9 @@ func (lb *LoadBalancers) ensure(ctx context.Context, svc *v1.Service, s *Spec, n
 		}
 	}
 	if err := lb.syncRules(ctx, s, vpcID, insts, IngressRules(s, subnets)); err != nil {
+		return nil, err
+	}
+	if err := waitingError(waiting); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -462,13 +473,20 @@ func (lb *LoadBalancers) vpc(insts map[string]*ec2.Instance) string {
 
 // syncTargets registers every instance the group should hold (on the port's
 // NodePort) and deregisters the rest. An IPv6 group takes instances only at
-// their primary IPv6 address: nodes without one are skipped with an event.
-func (lb *LoadBalancers) syncTargets(ctx context.Context, svc *v1.Service, tg *ec2.TargetGroup, p Port, family string, insts map[string]*ec2.Instance) error {
+// their primary IPv6 address: nodes without one are skipped, with an event,
+// or, while their node is not initialized yet (the node controller marks
+// the address primary when it initializes it), added to waiting.
+func (lb *LoadBalancers) syncTargets(ctx context.Context, svc *v1.Service, tg *ec2.TargetGroup, p Port, family string,
+	insts map[string]*ec2.Instance, initializing map[string]string, waiting map[string]bool) error {
 	var want []ec2.Target
 	var skipped []string
 	for _, id := range slices.Sorted(maps.Keys(insts)) {
 		if family == "ipv6" && !hasPrimaryIPv6(insts[id]) {
-			skipped = append(skipped, id)
+			if node, ok := initializing[id]; ok {
+				waiting[node] = true
+			} else {
+				skipped = append(skipped, id)
+			}
 			continue
 		}
 		want = append(want, ec2.Target{ID: id, Port: p.NodePort})
@@ -494,6 +512,35 @@ func (lb *LoadBalancers) syncTargets(ctx context.Context, svc *v1.Service, tg *e
 		}
 	}
 	return nil
+}
+
+// initializingNodes maps the instance IDs of nodes that still carry the
+// cloud provider's uninitialized taint to their names.
+func initializingNodes(nodes []*v1.Node) map[string]string {
+	out := map[string]string{}
+	for _, n := range nodes {
+		if !slices.ContainsFunc(n.Spec.Taints, func(t v1.Taint) bool { return t.Key == cloudproviderapi.TaintExternalCloudProvider }) {
+			continue
+		}
+		if id, err := providerid.Parse(n.Spec.ProviderID); err == nil {
+			out[id.InstanceID] = n.Name
+		}
+	}
+	return out
+}
+
+// waitingError asks the service controller to sync the Service again when
+// IPv6 targets wait for their nodes' initialization. It must: a node's
+// initialization changes nothing the controller watches (only a node's
+// addition, removal, providerID or exclusion label make it sync), so a
+// node registered with its providerID, synced before the node controller
+// marked its IPv6 address primary, would otherwise never become a target.
+func waitingError(waiting map[string]bool) error {
+	if len(waiting) == 0 {
+		return nil
+	}
+	return fmt.Errorf("IPv6 targets wait for the initialization of nodes %s (their IPv6 address is not primary yet); retrying",
+		strings.Join(firstN(slices.Sorted(maps.Keys(waiting)), 5), ", "))
 }
 
 func hasPrimaryIPv6(in *ec2.Instance) bool {
