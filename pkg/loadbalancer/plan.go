@@ -104,7 +104,7 @@ func ours(r ec2.IngressRule, lbName string) bool {
 
 // IngressRules are the node security group rules a load balancer needs:
 // its clients to every NodePort, and its subnets to the health check port
-// (in each family the load balancer has).
+// (in each family the load balancer has) where no client rule covers them.
 func IngressRules(s *Spec, subnets []ec2.Subnet) []ec2.IngressRule {
 	var rules []ec2.IngressRule
 	for _, p := range s.Ports {
@@ -133,11 +133,23 @@ func IngressRules(s *Spec, subnets []ec2.Subnet) []ec2.IngressRule {
 	}
 	for _, port := range slices.Compact(slices.Sorted(slices.Values(hcPorts))) {
 		for _, cidr := range sources {
-			rules = append(rules, ec2.IngressRule{Protocol: "tcp", FromPort: port, ToPort: port, CIDR: cidr, Description: healthRuleDescription(s.Name)})
+			h := ec2.IngressRule{Protocol: "tcp", FromPort: port, ToPort: port, CIDR: cidr, Description: healthRuleDescription(s.Name)}
+			// A client rule that already lets the health checker in makes
+			// the health rule redundant (upstream skips it too). Security
+			// groups hold 60 inbound rules per family: each rule counts.
+			if !slices.ContainsFunc(rules, func(c ec2.IngressRule) bool { return covers(c, h) }) {
+				rules = append(rules, h)
+			}
 		}
 	}
 	slices.SortFunc(rules, compareRules)
 	return slices.CompactFunc(rules, func(a, b ec2.IngressRule) bool { return compareRules(a, b) == 0 })
+}
+
+// covers reports whether rule c lets in everything rule h does.
+func covers(c, h ec2.IngressRule) bool {
+	return c.Protocol == h.Protocol && c.FromPort <= h.FromPort && c.ToPort >= h.ToPort &&
+		c.CIDR.Addr().Is4() == h.CIDR.Addr().Is4() && c.CIDR.Bits() <= h.CIDR.Bits() && c.CIDR.Contains(h.CIDR.Addr())
 }
 
 func compareRules(a, b ec2.IngressRule) int {

@@ -289,12 +289,12 @@ func TestIngressRulesAndDiff(t *testing.T) {
 	for _, r := range rules {
 		got = append(got, ruleKey(r))
 	}
+	// The TCP port's health checks come in through its client rules; the
+	// UDP port is health-checked over TCP, which no client rule covers.
 	want := []string{
 		"tcp/30053-30053/10.0.1.0/24/kubernetes.io/rule/nlb/health=lb1",
 		"tcp/30053-30053/2600:1f18::/64/kubernetes.io/rule/nlb/health=lb1",
 		"tcp/30080-30080/0.0.0.0/0/kubernetes.io/rule/nlb/client=lb1",
-		"tcp/30080-30080/10.0.1.0/24/kubernetes.io/rule/nlb/health=lb1",
-		"tcp/30080-30080/2600:1f18::/64/kubernetes.io/rule/nlb/health=lb1",
 		"tcp/30080-30080/::/0/kubernetes.io/rule/nlb/client=lb1",
 		"udp/30053-30053/0.0.0.0/0/kubernetes.io/rule/nlb/client=lb1",
 		"udp/30053-30053/::/0/kubernetes.io/rule/nlb/client=lb1",
@@ -317,6 +317,23 @@ func TestIngressRulesAndDiff(t *testing.T) {
 	}
 	if add, remove := DiffRules(have, nil, "lb1"); len(add) != 0 || len(remove) != len(rules) {
 		t.Errorf("delete: add %d remove %d, want 0 and %d", len(add), len(remove), len(rules))
+	}
+
+	// Restricted clients do not cover the health checker: its rules stay.
+	s.SourceRanges = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+	s.IPAddressType = "ipv4"
+	got = nil
+	for _, r := range IngressRules(s, subnets) {
+		got = append(got, ruleKey(r))
+	}
+	want = []string{
+		"tcp/30053-30053/10.0.1.0/24/kubernetes.io/rule/nlb/health=lb1",
+		"tcp/30080-30080/10.0.1.0/24/kubernetes.io/rule/nlb/health=lb1",
+		"tcp/30080-30080/203.0.113.0/24/kubernetes.io/rule/nlb/client=lb1",
+		"udp/30053-30053/203.0.113.0/24/kubernetes.io/rule/nlb/client=lb1",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("restricted clients:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -184,7 +184,7 @@ func TestLoadBalancerService(t *testing.T) {
 			t.Errorf("%d load balancers, want 1", n)
 		}
 		checkNLB(t, w, web, webLB, "dualstack", "ipv6", public, nodeIDs())
-		if got, want := lbRules(w, webLB), wantRules(nodeSG[0], webLB, web, public, true); !slices.Equal(got, want) {
+		if got, want := lbRules(w, webLB), wantRules(nodeSG[0], webLB, web, true); !slices.Equal(got, want) {
 			t.Errorf("node security group rules for %s:\n got %s\nwant %s", webLB, strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 		}
 	})
@@ -216,7 +216,7 @@ func TestLoadBalancerService(t *testing.T) {
 		delete(nodes, gone)
 		waitTargets(ctx, t, w, webLB, web, nodeIDs())
 		t.Logf("node %s (%s) deregistered", gone, goneID)
-		if got, want := lbRules(w, webLB), wantRules(nodeSG[0], webLB, web, public, true); !slices.Equal(got, want) {
+		if got, want := lbRules(w, webLB), wantRules(nodeSG[0], webLB, web, true); !slices.Equal(got, want) {
 			t.Errorf("rules after the node changes:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 		}
 	})
@@ -252,7 +252,7 @@ func TestLoadBalancerService(t *testing.T) {
 			tg := listenerGroup(w, l, 443)
 			oldLeft := slices.ContainsFunc(w.Sim.TargetGroups(), func(g ec2sim.TargetGroup) bool { return g.ARN == old.ARN })
 			rules := lbRules(w, webLB)
-			rulesDone := slices.Equal(rules, wantRules(nodeSG[0], webLB, web, public, true))
+			rulesDone := slices.Equal(rules, wantRules(nodeSG[0], webLB, web, true))
 			return tg.ARN != old.ARN && tg.Port == int(newPort) && !oldLeft && rulesDone,
 				fmt.Sprintf("listener 443 → %s (port %d), old group %s still there: %v, rules %v", tg.Name, tg.Port, old.Name, oldLeft, rules)
 		})
@@ -261,7 +261,7 @@ func TestLoadBalancerService(t *testing.T) {
 		if g := listenerGroup(w, after, 80); g.ARN != keep.ARN {
 			t.Errorf("listener 80 moved from %s to %s though its port did not change", keep.Name, g.Name)
 		}
-		if got, want := lbRules(w, webLB), wantRules(nodeSG[0], webLB, web, public, true); !slices.Equal(got, want) {
+		if got, want := lbRules(w, webLB), wantRules(nodeSG[0], webLB, web, true); !slices.Equal(got, want) {
 			t.Errorf("rules after the NodePort change:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 		}
 	})
@@ -285,7 +285,7 @@ func TestLoadBalancerService(t *testing.T) {
 			[]corev1.IPFamily{corev1.IPv4Protocol}, 80)
 		v4 = waitHostname(ctx, t, w, v4.Name)
 		checkNLB(t, w, v4, lbNameOf(v4), "ipv4", "ipv4", public, nodeIDs())
-		if got, want := lbRules(w, lbNameOf(v4)), wantRules(nodeSG[0], lbNameOf(v4), v4, public, false); !slices.Equal(got, want) {
+		if got, want := lbRules(w, lbNameOf(v4)), wantRules(nodeSG[0], lbNameOf(v4), v4, false); !slices.Equal(got, want) {
 			t.Errorf("rules for %s:\n got %s\nwant %s", lbNameOf(v4), strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 		}
 	})
@@ -324,7 +324,7 @@ func TestLoadBalancerService(t *testing.T) {
 			t.Errorf("%d target groups for the Service, want one per port (2)", got)
 		}
 		checkNLB(t, w, svc, name, "dualstack", "ipv6", public, nodeIDs())
-		if got, want := lbRules(w, name), wantRules(nodeSG[0], name, svc, public, true); !slices.Equal(got, want) {
+		if got, want := lbRules(w, name), wantRules(nodeSG[0], name, svc, true); !slices.Equal(got, want) {
 			t.Errorf("rules for %s:\n got %s\nwant %s", name, strings.Join(got, "\n     "), strings.Join(want, "\n     "))
 		}
 		if _, ok := w.Sim.LoadBalancer(lbNameOf(v4)); !ok {
@@ -632,21 +632,14 @@ func ruleString(group, proto string, port int, cidr, desc string) string {
 
 // wantRules are the rules a load balancer needs on the node group, as
 // upstream makes them: clients from anywhere (IPv4, and IPv6 when
-// dualstack) to each NodePort, and each public subnet's CIDRs (IPv6 too
-// when dualstack) to each NodePort, the health check's traffic port.
-func wantRules(group, lbName string, svc *corev1.Service, public []ec2sim.SubnetState, dualstack bool) []string {
+// dualstack) to each NodePort; the health checks need nothing more.
+func wantRules(group, lbName string, svc *corev1.Service, dualstack bool) []string {
 	var out []string
 	for _, p := range svc.Spec.Ports {
 		np := int(p.NodePort)
 		out = append(out, ruleString(group, "tcp", np, "0.0.0.0/0", "kubernetes.io/rule/nlb/client="+lbName))
 		if dualstack {
 			out = append(out, ruleString(group, "tcp", np, "::/0", "kubernetes.io/rule/nlb/client="+lbName))
-		}
-		for _, sn := range public {
-			out = append(out, ruleString(group, "tcp", np, sn.CIDR, "kubernetes.io/rule/nlb/health="+lbName))
-			if dualstack {
-				out = append(out, ruleString(group, "tcp", np, sn.IPv6CIDR, "kubernetes.io/rule/nlb/health="+lbName))
-			}
 		}
 	}
 	sort.Strings(out)
