@@ -13,15 +13,36 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Client-side buckets for Elastic Load Balancing v2. AWS documents its
-// Describe* bucket as 40 tokens refilled at 10/s per account and Region and
-// publishes no figure for the others; mutating calls get a smaller bucket.
+// Client-side buckets for Elastic Load Balancing v2, each 90% of AWS's
+// per-account bucket: every call takes a token of the account bucket (AWS:
+// 40, refilled 10/s) and one of its category's: describes (40, 10/s),
+// CreateLoadBalancer and SetSubnets (resource-intensive: 10, 0.2/s),
+// RegisterTargets and DeregisterTargets (registration: 20, 4/s) and every
+// other change (mutating: 20, 3/s).
 const (
-	DefaultELBDescribeQPS   = 9
-	DefaultELBDescribeBurst = 36
-	DefaultELBMutatingQPS   = 4
-	DefaultELBMutatingBurst = 20
+	DefaultELBAccountQPS             = 9
+	DefaultELBAccountBurst           = 36
+	DefaultELBDescribeQPS            = 9
+	DefaultELBDescribeBurst          = 36
+	DefaultELBResourceIntensiveQPS   = 0.18
+	DefaultELBResourceIntensiveBurst = 9
+	DefaultELBRegistrationQPS        = 3.6
+	DefaultELBRegistrationBurst      = 18
+	DefaultELBMutatingQPS            = 2.7
+	DefaultELBMutatingBurst          = 18
 )
+
+// elbBucket is a client-side ELBv2 token bucket category.
+type elbBucket int
+
+const (
+	elbDescribe elbBucket = iota
+	elbResourceIntensive
+	elbRegistration
+	elbMutating
+)
+
+var elbBucketNames = [...]string{"elb-describe", "elb-resource-intensive", "elb-registration", "elb-mutating"}
 
 // ELB error codes the package branches on.
 const (
@@ -40,10 +61,10 @@ type ELBConfig struct {
 // ELB is the CCM's access to Elastic Load Balancing v2 (Network Load
 // Balancers): rate-limited, timed-out, metered calls on a small model.
 type ELB struct {
-	api        elbOps
-	timeout    time.Duration
-	describeRL *rate.Limiter
-	mutateRL   *rate.Limiter
+	api     elbOps
+	timeout time.Duration
+	account *rate.Limiter
+	buckets [len(elbBucketNames)]*rate.Limiter
 }
 
 // elbOps holds the SDK's operations as method values (see sdkOps).
@@ -96,9 +117,14 @@ func newELB(awsCfg aws.Config, region string, cfg ELBConfig, timeout time.Durati
 			CreateListener: c.CreateListener, DescribeListeners: c.DescribeListeners, ModifyListener: c.ModifyListener,
 			DeleteListener: c.DeleteListener, AddTags: c.AddTags, DescribeTags: c.DescribeTags,
 		},
-		timeout:    timeout,
-		describeRL: rate.NewLimiter(DefaultELBDescribeQPS, DefaultELBDescribeBurst),
-		mutateRL:   rate.NewLimiter(DefaultELBMutatingQPS, DefaultELBMutatingBurst),
+		timeout: timeout,
+		account: rate.NewLimiter(DefaultELBAccountQPS, DefaultELBAccountBurst),
+		buckets: [...]*rate.Limiter{
+			elbDescribe:          rate.NewLimiter(DefaultELBDescribeQPS, DefaultELBDescribeBurst),
+			elbResourceIntensive: rate.NewLimiter(DefaultELBResourceIntensiveQPS, DefaultELBResourceIntensiveBurst),
+			elbRegistration:      rate.NewLimiter(DefaultELBRegistrationQPS, DefaultELBRegistrationBurst),
+			elbMutating:          rate.NewLimiter(DefaultELBMutatingQPS, DefaultELBMutatingBurst),
+		},
 	}
 }
 
@@ -167,9 +193,13 @@ type Target struct {
 	Port int32
 }
 
-// call runs one ELBv2 operation after a token from l, bounded by the timeout.
-func (e *ELB) call(ctx context.Context, l *rate.Limiter, bucket string, f func(context.Context) error) error {
-	if err := waitBucket(ctx, l, bucket, 1); err != nil {
+// call runs one ELBv2 operation after a token from its category's bucket
+// and one from the account's, bounded by the timeout.
+func (e *ELB) call(ctx context.Context, b elbBucket, f func(context.Context) error) error {
+	if err := waitBucket(ctx, e.buckets[b], elbBucketNames[b], 1); err != nil {
+		return err
+	}
+	if err := waitBucket(ctx, e.account, "elb-account", 1); err != nil {
 		return err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.timeout)
@@ -178,11 +208,11 @@ func (e *ELB) call(ctx context.Context, l *rate.Limiter, bucket string, f func(c
 }
 
 func (e *ELB) describe(ctx context.Context, f func(context.Context) error) error {
-	return e.call(ctx, e.describeRL, "elb-describe", f)
+	return e.call(ctx, elbDescribe, f)
 }
 
 func (e *ELB) mutate(ctx context.Context, f func(context.Context) error) error {
-	return e.call(ctx, e.mutateRL, "elb-mutating", f)
+	return e.call(ctx, elbMutating, f)
 }
 
 // LoadBalancerByName returns the load balancer of that name, or nil when
@@ -222,7 +252,7 @@ func (e *ELB) CreateLoadBalancer(ctx context.Context, s LoadBalancerSpec) (*Load
 		in.EnablePrefixForIpv6SourceNat = elbtypes.EnablePrefixForIpv6SourceNatEnumOn
 	}
 	var out *elb.CreateLoadBalancerOutput
-	err := e.mutate(ctx, func(ctx context.Context) (err error) {
+	err := e.call(ctx, elbResourceIntensive, func(ctx context.Context) (err error) {
 		out, err = e.api.CreateLoadBalancer(ctx, in)
 		return err
 	})
@@ -249,7 +279,7 @@ func (e *ELB) SetIPAddressType(ctx context.Context, lbARN, t string) error {
 
 // SetSubnets sets a load balancer's subnets.
 func (e *ELB) SetSubnets(ctx context.Context, lbARN string, subnets []string) error {
-	err := e.mutate(ctx, func(ctx context.Context) error {
+	err := e.call(ctx, elbResourceIntensive, func(ctx context.Context) error {
 		_, err := e.api.SetSubnets(ctx, &elb.SetSubnetsInput{LoadBalancerArn: aws.String(lbARN), Subnets: subnets})
 		return err
 	})
@@ -455,7 +485,7 @@ const MaxTargetsPerCall = 200
 func (e *ELB) RegisterTargets(ctx context.Context, tgARN string, ts []Target) error {
 	for chunk := range slices.Chunk(ts, MaxTargetsPerCall) {
 		in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(tgARN), Targets: sdkTargets(chunk)}
-		err := e.mutate(ctx, func(ctx context.Context) error {
+		err := e.call(ctx, elbRegistration, func(ctx context.Context) error {
 			_, err := e.api.RegisterTargets(ctx, in)
 			return err
 		})
@@ -470,7 +500,7 @@ func (e *ELB) RegisterTargets(ctx context.Context, tgARN string, ts []Target) er
 func (e *ELB) DeregisterTargets(ctx context.Context, tgARN string, ts []Target) error {
 	for chunk := range slices.Chunk(ts, MaxTargetsPerCall) {
 		in := &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(tgARN), Targets: sdkTargets(chunk)}
-		err := e.mutate(ctx, func(ctx context.Context) error {
+		err := e.call(ctx, elbRegistration, func(ctx context.Context) error {
 			_, err := e.api.DeregisterTargets(ctx, in)
 			return err
 		})

@@ -146,3 +146,49 @@ func TestRevokeIngressRevokesTheRest(t *testing.T) {
 		t.Errorf("SecurityGroups = %+v, %v", sgs, err)
 	}
 }
+
+// TestELBCallsChargedToAWSBuckets: each ELBv2 call waits on the client-side
+// bucket of the category AWS charges it to, and on the account bucket.
+func TestELBCallsChargedToAWSBuckets(t *testing.T) {
+	sim := clusterSim(t)
+	c := newClient(t, sim, ec2.Config{Region: sim.Region()})
+	e := c.ELB()
+	ctx := context.Background()
+	wait := func(bucket string) float64 {
+		return metricValue(t, "cloudprovider_aws_api_rate_limit_wait_seconds", map[string]string{"bucket": bucket})
+	}
+	buckets := []string{"elb-account", "elb-describe", "elb-resource-intensive", "elb-registration", "elb-mutating"}
+	before := map[string]float64{}
+	for _, b := range buckets {
+		before[b] = wait(b)
+	}
+	var public []string
+	for _, sn := range sim.State().Subnets {
+		if sn.Tags["kubernetes.io/role/elb"] == "1" {
+			public = append(public, sn.ID)
+		}
+	}
+	lb, err := e.CreateLoadBalancer(ctx, ec2.LoadBalancerSpec{Name: "charged", Scheme: "internet-facing", IPAddressType: "ipv4", Subnets: public})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetSubnets(ctx, lb.ARN, public[:2]); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := e.CreateTargetGroup(ctx, ec2.TargetGroupSpec{Name: "charged", Protocol: "TCP", Port: 30080, IPAddressType: "ipv4", VPCID: lb.VPCID, HealthCheck: ec2.HealthCheck{Protocol: "TCP"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RegisterTargets(ctx, tg.ARN, []ec2.Target{{ID: "i-0d000000000000001", Port: 30080}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.LoadBalancerByName(ctx, "charged"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"elb-account": 5, "elb-describe": 1, "elb-resource-intensive": 2, "elb-registration": 1, "elb-mutating": 1}
+	for _, b := range buckets {
+		if got := wait(b) - before[b]; got != want[b] {
+			t.Errorf("bucket %s: %v waits, want %v", b, got, want[b])
+		}
+	}
+}
