@@ -192,3 +192,43 @@ func TestELBCallsChargedToAWSBuckets(t *testing.T) {
 		}
 	}
 }
+
+// TestInstancesCachedShareDescribes: many callers asking for the same
+// instances (one per Service on a node change) cost one describe, then the
+// cache answers; unknown IDs are left out.
+func TestInstancesCachedShareDescribes(t *testing.T) {
+	sim := startSim(t, 50, true)
+	c := newClient(t, sim, ec2.Config{Region: sim.Region()})
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, instanceID(i))
+	}
+	sim.ResetCounts()
+	for range 20 {
+		got, err := c.InstancesCached(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 50 || got[instanceID(7)].ID != instanceID(7) {
+			t.Fatalf("got %d instances", len(got))
+		}
+	}
+	if n := sim.Calls("DescribeInstances"); n != 1 {
+		t.Errorf("DescribeInstances calls = %d for 20 rounds, want 1", n)
+	}
+	got, err := c.InstancesCached(context.Background(), append(ids[:2:2], "i-0fffffffffffffff0"))
+	if err != nil || len(got) != 2 {
+		t.Errorf("with an unknown ID: %d instances, %v; want the 2 known", len(got), err)
+	}
+
+	// Marking an address primary drops the instance's cached copy: the
+	// next lookup shows the flag.
+	eni := got[instanceID(0)].PrimaryENI().ID
+	if err := c.EnablePrimaryIPv6(context.Background(), eni); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.InstancesCached(context.Background(), ids[:1])
+	if err != nil || !again[instanceID(0)].PrimaryENI().IPv6[0].Primary {
+		t.Errorf("after EnablePrimaryIPv6 the lookup shows %+v, %v", again[instanceID(0)].PrimaryENI().IPv6, err)
+	}
+}

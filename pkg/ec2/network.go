@@ -226,6 +226,9 @@ func (c *Client) EnablePrimaryIPv6(ctx context.Context, eniID string) error {
 	_, err := c.api.ModifyNetworkInterfaceAttribute(callCtx, &ec2.ModifyNetworkInterfaceAttributeInput{
 		NetworkInterfaceId: aws.String(eniID), EnablePrimaryIpv6: aws.Bool(true),
 	})
+	// Whatever the outcome, the cached copy of the instance may no longer
+	// show the ENI's addresses as they are.
+	c.res.forgetENI(eniID)
 	if err != nil {
 		return fmt.Errorf("enable primary IPv6 on %s: %w", eniID, err)
 	}

@@ -2,10 +2,13 @@ package ec2
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // The resolver answers instance lookups from four parts, each with its own
@@ -159,6 +162,35 @@ func (c *Client) Instances(ctx context.Context, ids []string) (map[string]*Insta
 		for id, inst := range found {
 			out[id] = inst.clone()
 		}
+	}
+	return out, nil
+}
+
+// InstancesCached returns the given instances as InstanceByID would, each
+// from the instance cache when it holds it, the others in shared batched
+// describes. Unknown IDs are absent from the result.
+func (c *Client) InstancesCached(ctx context.Context, ids []string) (map[string]*Instance, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	out := make(map[string]*Instance, len(ids))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, id := range ids {
+		g.Go(func() error {
+			in, err := c.InstanceByID(gctx, id)
+			if errors.Is(err, ErrInstanceNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out[id] = in
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -57,12 +57,10 @@ func TestIPv6TargetsWaitForInitializingNode(t *testing.T) {
 	}
 	checkTargets(primary...)
 
-	// The node controller marks the address primary and initializes the node:
-	// the retry registers it.
-	c, err := ec2.NewFromAWSConfig(sim.AWSConfig(), ec2.Config{Region: sim.Region()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The node controller (which shares the provider's EC2 client, and so
+	// its instance cache) marks the address primary and initializes the
+	// node: the retry registers it.
+	c := lbs.ec2.(*ec2.Client)
 	var eni string
 	for _, in := range sim.State().Instances {
 		if in.ID == late {

@@ -21,7 +21,7 @@ import (
 
 // EC2 is what the package needs from EC2; *ec2.Client has it.
 type EC2 interface {
-	Instances(ctx context.Context, ids []string) (map[string]*ec2.Instance, error)
+	InstancesCached(ctx context.Context, ids []string) (map[string]*ec2.Instance, error)
 	VPCSubnets(ctx context.Context, vpcID string) ([]ec2.Subnet, error)
 	TaggedSecurityGroups(ctx context.Context, vpcID, tagKey string) ([]ec2.SecurityGroup, error)
 	AuthorizeIngress(ctx context.Context, groupID string, rules []ec2.IngressRule) error
@@ -446,7 +446,7 @@ func (lb *LoadBalancers) instances(ctx context.Context, svc *v1.Service, s *Spec
 	if len(ids) == 0 {
 		return map[string]*ec2.Instance{}, nil
 	}
-	found, err := lb.ec2.Instances(ctx, ids)
+	found, err := lb.ec2.InstancesCached(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("look up the instances of %d nodes: %w", len(ids), err)
 	}
