@@ -83,6 +83,9 @@ func (w *world) startCCM(ctx context.Context, extra ...string) error {
 	if profileDir != "" {
 		o.Env = []string{"GODEBUG=gctrace=1"}
 	}
+	if ccmEnv != "" {
+		o.Env = append(o.Env, strings.Split(ccmEnv, ",")...)
+	}
 	ccm, err := w.StartCCM(ctx, o)
 	if err != nil {
 		return err

@@ -47,6 +47,7 @@ func run() error {
 		dry        = flag.Bool("dry", false, "measure and log, but store and render nothing (for diagnosis)")
 		ready      = flag.Bool("register-ready", false, "register nodes Ready=True (diagnosis: keeps the lifecycle controller from looking them up)")
 	)
+	flag.StringVar(&ccmEnv, "ccm-env", "", "diagnosis: extra environment for the CCM, comma-separated (e.g. GOGC=50,GOMEMLIMIT=80MiB)")
 	flag.StringVar(&profileDir, "profile-dir", "", "diagnosis: save the CCM's heap profile after each scenario and its log, with GC traces, into this directory")
 	flag.Parse()
 	root, err := harness.RepoRoot()

@@ -268,6 +268,9 @@ func currentRSSMiB(pid int) (float64, error) {
 	return v / 1024, err
 }
 
+// ccmEnv is the -ccm-env flag: extra environment for the CCM.
+var ccmEnv string
+
 // profileDir is the -profile-dir flag: where saveProfile writes.
 var profileDir string
 
