@@ -113,8 +113,9 @@ type Client struct {
 	// returnedTokens holds the mutating tokens ReleaseAssign gave back.
 	returnedTokens returnedPool
 
-	subnets subnetCache
-	topo    topology // batched DescribeInstanceTopology (topology.go)
+	subnets    subnetCache
+	vpcSubnets vpcSubnetCache
+	topo       topology // batched DescribeInstanceTopology (topology.go)
 
 	elb *ELB
 	// netRL paces the security-group and network-interface calls the load

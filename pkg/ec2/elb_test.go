@@ -232,3 +232,25 @@ func TestInstancesCachedShareDescribes(t *testing.T) {
 		t.Errorf("after EnablePrimaryIPv6 the lookup shows %+v, %v", again[instanceID(0)].PrimaryENI().IPv6, err)
 	}
 }
+
+// TestVPCSubnetsCached: load balancers read a VPC's subnets at every sync;
+// one describe answers for a minute, and each caller gets its own copy.
+func TestVPCSubnetsCached(t *testing.T) {
+	sim := clusterSim(t)
+	c := newClient(t, sim, ec2.Config{Region: sim.Region()})
+	vpc := sim.State().Subnets[0].VPC
+	sim.ResetCounts()
+	first, err := c.VPCSubnets(context.Background(), vpc)
+	if err != nil || len(first) != len(sim.State().Subnets) {
+		t.Fatalf("%d subnets, %v; want %d", len(first), err, len(sim.State().Subnets))
+	}
+	first[0].ID = "changed"
+	first[0].Tags["x"] = "y"
+	second, err := c.VPCSubnets(context.Background(), vpc)
+	if err != nil || second[0].ID == "changed" || second[0].Tags["x"] == "y" {
+		t.Errorf("a caller's change reached the cache: %+v, %v", second[0], err)
+	}
+	if n := sim.Calls("DescribeSubnets"); n != 1 {
+		t.Errorf("DescribeSubnets calls = %d, want 1", n)
+	}
+}

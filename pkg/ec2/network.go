@@ -3,9 +3,14 @@ package ec2
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -28,9 +33,63 @@ type Subnet struct {
 	Tags     map[string]string
 }
 
-// VPCSubnets returns every subnet of a VPC, sorted by ID. The call is
-// DescribeSubnets with a vpc-id filter, charged to the describe bucket.
+// vpcSubnetsTTL is how long a VPC's subnet list answers VPCSubnets: load
+// balancers read it at every sync (to choose subnets, and for health check
+// rules), and subnets and their tags change rarely.
+const vpcSubnetsTTL = time.Minute
+
+// vpcSubnetCache holds VPCs' subnet lists; one entry per VPC the cluster's
+// load balancers use.
+type vpcSubnetCache struct {
+	mu    sync.Mutex
+	m     map[string]vpcSubnetsEntry
+	group singleflight.Group
+}
+
+type vpcSubnetsEntry struct {
+	subnets []Subnet
+	at      time.Time
+}
+
+// VPCSubnets returns every subnet of a VPC, sorted by ID: a copy the caller
+// may change. Answers are cached for a minute; the call is DescribeSubnets
+// with a vpc-id filter, charged to the describe bucket.
 func (c *Client) VPCSubnets(ctx context.Context, vpcID string) ([]Subnet, error) {
+	now := time.Now()
+	c.vpcSubnets.mu.Lock()
+	if e, ok := c.vpcSubnets.m[vpcID]; ok && now.Sub(e.at) < vpcSubnetsTTL {
+		c.vpcSubnets.mu.Unlock()
+		return cloneSubnets(e.subnets), nil
+	}
+	c.vpcSubnets.mu.Unlock()
+	v, err, _ := c.vpcSubnets.group.Do(vpcID, func() (any, error) {
+		subnets, err := c.describeVPCSubnets(ctx, vpcID)
+		if err != nil {
+			return nil, err
+		}
+		c.vpcSubnets.mu.Lock()
+		if c.vpcSubnets.m == nil {
+			c.vpcSubnets.m = map[string]vpcSubnetsEntry{}
+		}
+		c.vpcSubnets.m[vpcID] = vpcSubnetsEntry{subnets: subnets, at: now}
+		c.vpcSubnets.mu.Unlock()
+		return subnets, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cloneSubnets(v.([]Subnet)), nil
+}
+
+func cloneSubnets(in []Subnet) []Subnet {
+	out := slices.Clone(in)
+	for i := range out {
+		out[i].Tags = maps.Clone(out[i].Tags)
+	}
+	return out
+}
+
+func (c *Client) describeVPCSubnets(ctx context.Context, vpcID string) ([]Subnet, error) {
 	in := &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpcID}}}}
 	var subnets []Subnet
 	for {
