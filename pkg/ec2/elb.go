@@ -612,7 +612,8 @@ func (e *ELB) Tags(ctx context.Context, arns []string) (map[string]map[string]st
 	return m, nil
 }
 
-// AddTags adds (or overwrites) tags on resources.
+// AddTags adds (or overwrites) tags on resources. The creates here tag at
+// creation, for which AWS checks elasticloadbalancing:AddTags too.
 func (e *ELB) AddTags(ctx context.Context, arns []string, tags map[string]string) error {
 	err := e.mutate(ctx, func(ctx context.Context) error {
 		_, err := e.api.AddTags(ctx, &elb.AddTagsInput{ResourceArns: arns, Tags: elbTags(tags)})
