@@ -193,36 +193,35 @@ type Target struct {
 	Port int32
 }
 
-// call runs one ELBv2 operation after a token from its category's bucket
-// and one from the account's, bounded by the timeout.
-func (e *ELB) call(ctx context.Context, b elbBucket, f func(context.Context) error) error {
+// elbCall runs one ELBv2 operation after a token from its category's
+// bucket (b) and one from the account's, bounded by the client's timeout.
+func elbCall[In, Out any](ctx context.Context, e *ELB, b elbBucket, op func(context.Context, *In, ...func(*elb.Options)) (*Out, error), in *In) (*Out, error) {
 	if err := waitBucket(ctx, e.buckets[b], elbBucketNames[b], 1); err != nil {
-		return err
+		return nil, err
 	}
 	if err := waitBucket(ctx, e.account, "elb-account", 1); err != nil {
-		return err
+		return nil, err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	return f(callCtx)
+	return op(callCtx, in)
 }
 
-func (e *ELB) describe(ctx context.Context, f func(context.Context) error) error {
-	return e.call(ctx, elbDescribe, f)
-}
-
-func (e *ELB) mutate(ctx context.Context, f func(context.Context) error) error {
-	return e.call(ctx, elbMutating, f)
+// elbDo is elbCall for an operation whose reply is not needed: errors with
+// a code in ignore count as success (a delete of what is gone), others are
+// wrapped with what.
+func elbDo[In, Out any](ctx context.Context, e *ELB, b elbBucket, op func(context.Context, *In, ...func(*elb.Options)) (*Out, error), in *In, what string, ignore ...string) error {
+	_, err := elbCall(ctx, e, b, op, in)
+	if err == nil || slices.Contains(ignore, ErrorCode(err)) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // LoadBalancerByName returns the load balancer of that name, or nil when
 // there is none.
 func (e *ELB) LoadBalancerByName(ctx context.Context, name string) (*LoadBalancer, error) {
-	var out *elb.DescribeLoadBalancersOutput
-	err := e.describe(ctx, func(ctx context.Context) (err error) {
-		out, err = e.api.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{Names: []string{name}})
-		return err
-	})
+	out, err := elbCall(ctx, e, elbDescribe, e.api.DescribeLoadBalancers, &elb.DescribeLoadBalancersInput{Names: []string{name}})
 	if ErrorCode(err) == codeLoadBalancerNotFound {
 		return nil, nil
 	}
@@ -251,11 +250,7 @@ func (e *ELB) CreateLoadBalancer(ctx context.Context, s LoadBalancerSpec) (*Load
 	if s.SourceNATIPv6 {
 		in.EnablePrefixForIpv6SourceNat = elbtypes.EnablePrefixForIpv6SourceNatEnumOn
 	}
-	var out *elb.CreateLoadBalancerOutput
-	err := e.call(ctx, elbResourceIntensive, func(ctx context.Context) (err error) {
-		out, err = e.api.CreateLoadBalancer(ctx, in)
-		return err
-	})
+	out, err := elbCall(ctx, e, elbResourceIntensive, e.api.CreateLoadBalancer, in)
 	if err != nil {
 		return nil, fmt.Errorf("create load balancer %s: %w", s.Name, err)
 	}
@@ -267,48 +262,28 @@ func (e *ELB) CreateLoadBalancer(ctx context.Context, s LoadBalancerSpec) (*Load
 
 // SetIPAddressType switches a load balancer between ipv4 and dualstack.
 func (e *ELB) SetIPAddressType(ctx context.Context, lbARN, t string) error {
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.SetIpAddressType(ctx, &elb.SetIpAddressTypeInput{LoadBalancerArn: aws.String(lbARN), IpAddressType: elbtypes.IpAddressType(t)})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("set IP address type of %s to %s: %w", lbARN, t, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.SetIpAddressType,
+		&elb.SetIpAddressTypeInput{LoadBalancerArn: aws.String(lbARN), IpAddressType: elbtypes.IpAddressType(t)},
+		fmt.Sprintf("set IP address type of %s to %s", lbARN, t))
 }
 
 // SetSubnets sets a load balancer's subnets.
 func (e *ELB) SetSubnets(ctx context.Context, lbARN string, subnets []string) error {
-	err := e.call(ctx, elbResourceIntensive, func(ctx context.Context) error {
-		_, err := e.api.SetSubnets(ctx, &elb.SetSubnetsInput{LoadBalancerArn: aws.String(lbARN), Subnets: subnets})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("set subnets of %s: %w", lbARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbResourceIntensive, e.api.SetSubnets,
+		&elb.SetSubnetsInput{LoadBalancerArn: aws.String(lbARN), Subnets: subnets}, "set subnets of "+lbARN)
 }
 
 // DeleteLoadBalancer deletes a load balancer and its listeners; deleting
 // one that is gone succeeds.
 func (e *ELB) DeleteLoadBalancer(ctx context.Context, lbARN string) error {
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.DeleteLoadBalancer(ctx, &elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(lbARN)})
-		return err
-	})
-	if err != nil && ErrorCode(err) != codeLoadBalancerNotFound {
-		return fmt.Errorf("delete load balancer %s: %w", lbARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.DeleteLoadBalancer,
+		&elb.DeleteLoadBalancerInput{LoadBalancerArn: aws.String(lbARN)}, "delete load balancer "+lbARN, codeLoadBalancerNotFound)
 }
 
 // LoadBalancerAttributes returns a load balancer's attributes by key.
 func (e *ELB) LoadBalancerAttributes(ctx context.Context, lbARN string) (map[string]string, error) {
-	var out *elb.DescribeLoadBalancerAttributesOutput
-	err := e.describe(ctx, func(ctx context.Context) (err error) {
-		out, err = e.api.DescribeLoadBalancerAttributes(ctx, &elb.DescribeLoadBalancerAttributesInput{LoadBalancerArn: aws.String(lbARN)})
-		return err
-	})
+	out, err := elbCall(ctx, e, elbDescribe, e.api.DescribeLoadBalancerAttributes,
+		&elb.DescribeLoadBalancerAttributesInput{LoadBalancerArn: aws.String(lbARN)})
 	if err != nil {
 		return nil, fmt.Errorf("describe attributes of %s: %w", lbARN, err)
 	}
@@ -321,19 +296,11 @@ func (e *ELB) LoadBalancerAttributes(ctx context.Context, lbARN string) (map[str
 
 // ModifyLoadBalancerAttributes sets the given attributes.
 func (e *ELB) ModifyLoadBalancerAttributes(ctx context.Context, lbARN string, attrs map[string]string) error {
-	var in elb.ModifyLoadBalancerAttributesInput
-	in.LoadBalancerArn = aws.String(lbARN)
+	in := &elb.ModifyLoadBalancerAttributesInput{LoadBalancerArn: aws.String(lbARN)}
 	for _, k := range slices.Sorted(maps.Keys(attrs)) {
 		in.Attributes = append(in.Attributes, elbtypes.LoadBalancerAttribute{Key: aws.String(k), Value: aws.String(attrs[k])})
 	}
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.ModifyLoadBalancerAttributes(ctx, &in)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("modify attributes of %s: %w", lbARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.ModifyLoadBalancerAttributes, in, "modify attributes of "+lbARN)
 }
 
 // TargetGroups returns the target groups a load balancer forwards to.
@@ -353,11 +320,7 @@ func (e *ELB) TargetGroupByName(ctx context.Context, name string) (*TargetGroup,
 func (e *ELB) targetGroups(ctx context.Context, in *elb.DescribeTargetGroupsInput) ([]TargetGroup, error) {
 	var tgs []TargetGroup
 	for {
-		var out *elb.DescribeTargetGroupsOutput
-		err := e.describe(ctx, func(ctx context.Context) (err error) {
-			out, err = e.api.DescribeTargetGroups(ctx, in)
-			return err
-		})
+		out, err := elbCall(ctx, e, elbDescribe, e.api.DescribeTargetGroups, in)
 		if code := ErrorCode(err); code == codeTargetGroupNotFound || code == codeLoadBalancerNotFound {
 			return tgs, nil
 		}
@@ -393,11 +356,7 @@ func (e *ELB) CreateTargetGroup(ctx context.Context, s TargetGroupSpec) (*Target
 		UnhealthyThresholdCount:    nonZero(hc.UnhealthyThreshold),
 		Tags:                       elbTags(s.Tags),
 	}
-	var out *elb.CreateTargetGroupOutput
-	err := e.mutate(ctx, func(ctx context.Context) (err error) {
-		out, err = e.api.CreateTargetGroup(ctx, in)
-		return err
-	})
+	out, err := elbCall(ctx, e, elbMutating, e.api.CreateTargetGroup, in)
 	if err != nil {
 		return nil, fmt.Errorf("create target group %s: %w", s.Name, err)
 	}
@@ -420,36 +379,19 @@ func (e *ELB) ModifyHealthCheck(ctx context.Context, tgARN string, hc HealthChec
 		HealthyThresholdCount:      nonZero(hc.HealthyThreshold),
 		UnhealthyThresholdCount:    nonZero(hc.UnhealthyThreshold),
 	}
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.ModifyTargetGroup(ctx, in)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("modify health check of %s: %w", tgARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.ModifyTargetGroup, in, "modify health check of "+tgARN)
 }
 
 // DeleteTargetGroup deletes a target group; one that is gone is no error.
 func (e *ELB) DeleteTargetGroup(ctx context.Context, tgARN string) error {
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.DeleteTargetGroup(ctx, &elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(tgARN)})
-		return err
-	})
-	if err != nil && ErrorCode(err) != codeTargetGroupNotFound {
-		return fmt.Errorf("delete target group %s: %w", tgARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.DeleteTargetGroup,
+		&elb.DeleteTargetGroupInput{TargetGroupArn: aws.String(tgARN)}, "delete target group "+tgARN, codeTargetGroupNotFound)
 }
 
 // Targets returns the targets registered in a target group, sorted, leaving
 // out those being deregistered (draining).
 func (e *ELB) Targets(ctx context.Context, tgARN string) ([]Target, error) {
-	var out *elb.DescribeTargetHealthOutput
-	err := e.describe(ctx, func(ctx context.Context) (err error) {
-		out, err = e.api.DescribeTargetHealth(ctx, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tgARN)})
-		return err
-	})
+	out, err := elbCall(ctx, e, elbDescribe, e.api.DescribeTargetHealth, &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(tgARN)})
 	if err != nil {
 		return nil, fmt.Errorf("describe targets of %s: %w", tgARN, err)
 	}
@@ -485,12 +427,8 @@ const MaxTargetsPerCall = 200
 func (e *ELB) RegisterTargets(ctx context.Context, tgARN string, ts []Target) error {
 	for chunk := range slices.Chunk(ts, MaxTargetsPerCall) {
 		in := &elb.RegisterTargetsInput{TargetGroupArn: aws.String(tgARN), Targets: sdkTargets(chunk)}
-		err := e.call(ctx, elbRegistration, func(ctx context.Context) error {
-			_, err := e.api.RegisterTargets(ctx, in)
+		if err := elbDo(ctx, e, elbRegistration, e.api.RegisterTargets, in, fmt.Sprintf("register %d targets in %s", len(chunk), tgARN)); err != nil {
 			return err
-		})
-		if err != nil {
-			return fmt.Errorf("register %d targets in %s: %w", len(chunk), tgARN, err)
 		}
 	}
 	return nil
@@ -500,12 +438,8 @@ func (e *ELB) RegisterTargets(ctx context.Context, tgARN string, ts []Target) er
 func (e *ELB) DeregisterTargets(ctx context.Context, tgARN string, ts []Target) error {
 	for chunk := range slices.Chunk(ts, MaxTargetsPerCall) {
 		in := &elb.DeregisterTargetsInput{TargetGroupArn: aws.String(tgARN), Targets: sdkTargets(chunk)}
-		err := e.call(ctx, elbRegistration, func(ctx context.Context) error {
-			_, err := e.api.DeregisterTargets(ctx, in)
+		if err := elbDo(ctx, e, elbRegistration, e.api.DeregisterTargets, in, fmt.Sprintf("deregister %d targets from %s", len(chunk), tgARN)); err != nil {
 			return err
-		})
-		if err != nil {
-			return fmt.Errorf("deregister %d targets from %s: %w", len(chunk), tgARN, err)
 		}
 	}
 	return nil
@@ -516,11 +450,7 @@ func (e *ELB) Listeners(ctx context.Context, lbARN string) ([]Listener, error) {
 	in := &elb.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)}
 	var ls []Listener
 	for {
-		var out *elb.DescribeListenersOutput
-		err := e.describe(ctx, func(ctx context.Context) (err error) {
-			out, err = e.api.DescribeListeners(ctx, in)
-			return err
-		})
+		out, err := elbCall(ctx, e, elbDescribe, e.api.DescribeListeners, in)
 		if err != nil {
 			return nil, fmt.Errorf("describe listeners of %s: %w", lbARN, err)
 		}
@@ -540,14 +470,10 @@ func (e *ELB) CreateListener(ctx context.Context, lbARN, protocol string, port i
 		LoadBalancerArn: aws.String(lbARN),
 		Protocol:        elbtypes.ProtocolEnum(protocol),
 		Port:            aws.Int32(port),
-		DefaultActions:  []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgARN)}},
+		DefaultActions:  forwardTo(tgARN),
 		Tags:            elbTags(tags),
 	}
-	var out *elb.CreateListenerOutput
-	err := e.mutate(ctx, func(ctx context.Context) (err error) {
-		out, err = e.api.CreateListener(ctx, in)
-		return err
-	})
+	out, err := elbCall(ctx, e, elbMutating, e.api.CreateListener, in)
 	if err != nil {
 		return nil, fmt.Errorf("create listener %s/%d on %s: %w", protocol, port, lbARN, err)
 	}
@@ -560,30 +486,18 @@ func (e *ELB) CreateListener(ctx context.Context, lbARN, protocol string, port i
 
 // ForwardListener points a listener at another target group.
 func (e *ELB) ForwardListener(ctx context.Context, listenerARN, tgARN string) error {
-	in := &elb.ModifyListenerInput{
-		ListenerArn:    aws.String(listenerARN),
-		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgARN)}},
-	}
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.ModifyListener(ctx, in)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("modify listener %s: %w", listenerARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.ModifyListener,
+		&elb.ModifyListenerInput{ListenerArn: aws.String(listenerARN), DefaultActions: forwardTo(tgARN)}, "modify listener "+listenerARN)
 }
 
 // DeleteListener deletes a listener; one that is gone is no error.
 func (e *ELB) DeleteListener(ctx context.Context, listenerARN string) error {
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.DeleteListener(ctx, &elb.DeleteListenerInput{ListenerArn: aws.String(listenerARN)})
-		return err
-	})
-	if err != nil && ErrorCode(err) != codeListenerNotFound {
-		return fmt.Errorf("delete listener %s: %w", listenerARN, err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.DeleteListener,
+		&elb.DeleteListenerInput{ListenerArn: aws.String(listenerARN)}, "delete listener "+listenerARN, codeListenerNotFound)
+}
+
+func forwardTo(tgARN string) []elbtypes.Action {
+	return []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: aws.String(tgARN)}}
 }
 
 // MaxTagARNs is how many resources one DescribeTags call reads.
@@ -593,11 +507,7 @@ const MaxTagARNs = 20
 func (e *ELB) Tags(ctx context.Context, arns []string) (map[string]map[string]string, error) {
 	m := make(map[string]map[string]string, len(arns))
 	for chunk := range slices.Chunk(arns, MaxTagARNs) {
-		var out *elb.DescribeTagsOutput
-		err := e.describe(ctx, func(ctx context.Context) (err error) {
-			out, err = e.api.DescribeTags(ctx, &elb.DescribeTagsInput{ResourceArns: chunk})
-			return err
-		})
+		out, err := elbCall(ctx, e, elbDescribe, e.api.DescribeTags, &elb.DescribeTagsInput{ResourceArns: chunk})
 		if err != nil {
 			return nil, fmt.Errorf("describe tags of %d resources: %w", len(chunk), err)
 		}
@@ -615,14 +525,8 @@ func (e *ELB) Tags(ctx context.Context, arns []string) (map[string]map[string]st
 // AddTags adds (or overwrites) tags on resources. The creates here tag at
 // creation, for which AWS checks elasticloadbalancing:AddTags too.
 func (e *ELB) AddTags(ctx context.Context, arns []string, tags map[string]string) error {
-	err := e.mutate(ctx, func(ctx context.Context) error {
-		_, err := e.api.AddTags(ctx, &elb.AddTagsInput{ResourceArns: arns, Tags: elbTags(tags)})
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("add tags to %d resources: %w", len(arns), err)
-	}
-	return nil
+	return elbDo(ctx, e, elbMutating, e.api.AddTags, &elb.AddTagsInput{ResourceArns: arns, Tags: elbTags(tags)},
+		fmt.Sprintf("add tags to %d resources", len(arns)))
 }
 
 func lbFromSDK(l *elbtypes.LoadBalancer) *LoadBalancer {

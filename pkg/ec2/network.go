@@ -204,34 +204,29 @@ func (c *Client) securityGroups(ctx context.Context, in *ec2.DescribeSecurityGro
 }
 
 // AuthorizeIngress adds ingress rules to a security group. Rules that
-// already exist are no error.
+// already exist are no error (the others are still added).
 func (c *Client) AuthorizeIngress(ctx context.Context, groupID string, rules []IngressRule) error {
-	if len(rules) == 0 {
-		return nil
-	}
-	if err := c.wait(ctx, c.netRL, "network"); err != nil {
+	return c.changeIngress(ctx, groupID, rules, "authorize", "InvalidPermission.Duplicate", func(ctx context.Context, perms []ec2types.IpPermission) error {
+		_, err := c.api.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
 		return err
-	}
-	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	defer cancel()
-	_, err := c.api.AuthorizeSecurityGroupIngress(callCtx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: sdkPermissions(rules)})
-	if err != nil && ErrorCode(err) != "InvalidPermission.Duplicate" {
-		return fmt.Errorf("authorize %d ingress rules on %s: %w", len(rules), groupID, err)
-	}
-	if err != nil && len(rules) > 1 {
-		// One duplicate fails the whole call: add the rules one by one.
-		for _, r := range rules {
-			if err := c.AuthorizeIngress(ctx, groupID, []IngressRule{r}); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	})
 }
 
 // RevokeIngress removes ingress rules from a security group. Rules that do
 // not exist are no error (the others are still revoked).
 func (c *Client) RevokeIngress(ctx context.Context, groupID string, rules []IngressRule) error {
+	return c.changeIngress(ctx, groupID, rules, "revoke", "InvalidPermission.NotFound", func(ctx context.Context, perms []ec2types.IpPermission) error {
+		_, err := c.api.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
+		return err
+	})
+}
+
+// changeIngress makes one authorize or revoke call for rules. EC2 fails the
+// whole call when one rule is already there (authorize) or already gone
+// (revoke, in a nondefault VPC), and changes nothing: on that code the
+// rules are sent again one by one, and a single rule answered with it is
+// taken as done.
+func (c *Client) changeIngress(ctx context.Context, groupID string, rules []IngressRule, verb, doneCode string, call func(context.Context, []ec2types.IpPermission) error) error {
 	if len(rules) == 0 {
 		return nil
 	}
@@ -239,16 +234,14 @@ func (c *Client) RevokeIngress(ctx context.Context, groupID string, rules []Ingr
 		return err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	defer cancel()
-	_, err := c.api.RevokeSecurityGroupIngress(callCtx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: sdkPermissions(rules)})
-	if err != nil && ErrorCode(err) != "InvalidPermission.NotFound" {
-		return fmt.Errorf("revoke %d ingress rules on %s: %w", len(rules), groupID, err)
+	err := call(callCtx, sdkPermissions(rules))
+	cancel()
+	if err != nil && ErrorCode(err) != doneCode {
+		return fmt.Errorf("%s %d ingress rules on %s: %w", verb, len(rules), groupID, err)
 	}
 	if err != nil && len(rules) > 1 {
-		// In a nondefault VPC one missing rule fails the whole call and
-		// revokes nothing: revoke the rules one by one.
 		for _, r := range rules {
-			if err := c.RevokeIngress(ctx, groupID, []IngressRule{r}); err != nil {
+			if err := c.changeIngress(ctx, groupID, []IngressRule{r}, verb, doneCode, call); err != nil {
 				return err
 			}
 		}
