@@ -244,26 +244,9 @@ func (s *Sim) serveELBv2(rw http.ResponseWriter, r *http.Request) {
 		if aerr != nil {
 			out.Reset()
 		}
-		f := s.elbFault(key)
-		if aerr == nil && f.LostReplyRate > 0 && s.roll() < f.LostReplyRate {
-			aerr = errf(http.StatusInternalServerError, "InternalFailure", "%s", elbFaultMessage("InternalFailure"))
-		}
-		if f.ReplyLatency > 0 {
-			select {
-			case <-time.After(f.ReplyLatency):
-			case <-r.Context().Done():
-			case <-s.closed:
-			}
-		}
+		aerr = s.replyFaults(r, s.elbFault(key), aerr, errf(http.StatusInternalServerError, "InternalFailure", "%s", elbFaultMessage("InternalFailure")))
 	}
-	outcome := "success"
-	if aerr != nil {
-		outcome = aerr.Code
-		if aerr.Code == "Throttling" {
-			outcome = "throttled"
-		}
-	}
-	s.count(key, outcome)
+	s.count(key, outcome(aerr, "Throttling"))
 	h := rw.Header()
 	h.Set("Content-Type", "text/xml")
 	h.Set("X-Amzn-Requestid", rid)

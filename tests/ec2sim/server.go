@@ -374,26 +374,9 @@ func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		aerr = act.handle(s.w, p, rc)
 		s.mu.Unlock()
-		f := s.fault(name)
-		if aerr == nil && f.LostReplyRate > 0 && s.roll() < f.LostReplyRate {
-			aerr = errf(http.StatusInternalServerError, "InternalError", "%s", faultMessage("InternalError"))
-		}
-		if f.ReplyLatency > 0 {
-			select {
-			case <-time.After(f.ReplyLatency):
-			case <-r.Context().Done():
-			case <-s.closed:
-			}
-		}
+		aerr = s.replyFaults(r, s.fault(name), aerr, errf(http.StatusInternalServerError, "InternalError", "%s", faultMessage("InternalError")))
 	}
-	outcome := "success"
-	if aerr != nil {
-		outcome = aerr.Code
-		if aerr.Code == "RequestLimitExceeded" {
-			outcome = "throttled"
-		}
-	}
-	s.count(name, outcome)
+	s.count(name, outcome(aerr, "RequestLimitExceeded"))
 	h := rw.Header()
 	h.Set("Content-Type", "text/xml;charset=UTF-8")
 	h.Set("Server", "AmazonEC2")
@@ -422,6 +405,35 @@ func (s *Sim) serveEC2(rw http.ResponseWriter, r *http.Request) {
 	b.Write(out.Bytes())
 	fmt.Fprintf(&b, "\n</%sResponse>", name)
 	_, _ = rw.Write(b.Bytes())
+}
+
+// replyFaults applies f's reply faults to a call the world has carried out
+// (aerr nil) or refused: a lost reply answers lost although the call took
+// effect, and ReplyLatency holds the answer back.
+func (s *Sim) replyFaults(r *http.Request, f Fault, aerr, lost *apiError) *apiError {
+	if aerr == nil && f.LostReplyRate > 0 && s.roll() < f.LostReplyRate {
+		aerr = lost
+	}
+	if f.ReplyLatency > 0 {
+		select {
+		case <-time.After(f.ReplyLatency):
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+	}
+	return aerr
+}
+
+// outcome is the count label of a call's result: success, throttled (when
+// answered with the API's throttling code) or the error code.
+func outcome(aerr *apiError, throttleCode string) string {
+	switch {
+	case aerr == nil:
+		return "success"
+	case aerr.Code == throttleCode:
+		return "throttled"
+	}
+	return aerr.Code
 }
 
 // precheck validates Version and Action and applies the policy, DryRun,
