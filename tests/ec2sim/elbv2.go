@@ -311,29 +311,7 @@ func (s *Sim) elbPrecheck(ctx context.Context, name string, p *params) (elbActio
 		return act, errf(http.StatusBadRequest, "Throttling", "Rate exceeded")
 	}
 	f := s.elbFault(ELBv2KeyPrefix + name)
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return act, errf(http.StatusServiceUnavailable, "RequestCanceled", "The client went away.")
-		case <-s.closed:
-			t.Stop()
-			return act, errf(http.StatusServiceUnavailable, "ServiceUnavailable", "The service is shutting down.")
-		}
-	}
-	if f.ErrorRate > 0 && s.roll() < f.ErrorRate {
-		code, status := f.Code, f.Status
-		if code == "" {
-			code = "InternalFailure"
-		}
-		if status == 0 {
-			status = elbDefaultStatus(code)
-		}
-		return act, errf(status, code, "%s", elbFaultMessage(code))
-	}
-	return act, nil
+	return act, s.requestFaults(ctx, f, "InternalFailure", "ServiceUnavailable", elbDefaultStatus, elbFaultMessage)
 }
 
 func elbDefaultStatus(code string) int {

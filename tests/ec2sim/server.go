@@ -467,33 +467,43 @@ func (s *Sim) precheck(ctx context.Context, name string, p *params, rc *reqCtx) 
 		return act, errf(http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
 	}
 	f := s.fault(name)
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return act, errf(http.StatusServiceUnavailable, "RequestCanceled", "The client went away.")
-		case <-s.closed:
-			t.Stop()
-			return act, errf(http.StatusServiceUnavailable, "Unavailable", "The service is shutting down.")
-		}
-	}
-	if f.ErrorRate > 0 && s.roll() < f.ErrorRate {
-		code, status := f.Code, f.Status
-		if code == "" {
-			code = "InternalError"
-		}
-		if status == 0 {
-			status = defaultStatus(code)
-		}
-		return act, errf(status, code, "%s", faultMessage(code))
+	if aerr := s.requestFaults(ctx, f, "InternalError", "Unavailable", defaultStatus, faultMessage); aerr != nil {
+		return act, aerr
 	}
 	rc.now = time.Now()
 	if f.ConsistencyLag > 0 && !act.mutating {
 		rc.at = rc.now.Add(-f.ConsistencyLag)
 	}
 	return act, nil
+}
+
+// requestFaults applies f's request faults before a call is carried out:
+// Latency, then an injected error (defaultCode when f names none) at
+// ErrorRate. closedCode answers when the emulator shuts down meanwhile.
+func (s *Sim) requestFaults(ctx context.Context, f Fault, defaultCode, closedCode string, status func(string) int, message func(string) string) *apiError {
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return errf(http.StatusServiceUnavailable, "RequestCanceled", "The client went away.")
+		case <-s.closed:
+			t.Stop()
+			return errf(http.StatusServiceUnavailable, closedCode, "The service is shutting down.")
+		}
+	}
+	if f.ErrorRate > 0 && s.roll() < f.ErrorRate {
+		code, st := f.Code, f.Status
+		if code == "" {
+			code = defaultCode
+		}
+		if st == 0 {
+			st = status(code)
+		}
+		return errf(st, code, "%s", message(code))
+	}
+	return nil
 }
 
 func defaultStatus(code string) int {
