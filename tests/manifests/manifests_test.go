@@ -85,8 +85,8 @@ func TestKustomizationListsEveryFile(t *testing.T) {
 type iamPolicy struct {
 	Version   string `json:"Version"`
 	Statement []struct {
-		Sid      string   `json:"Sid"`
-		Effect   string   `json:"Effect"`
+		Sid      string    `json:"Sid"`
+		Effect   string    `json:"Effect"`
 		Action   []string  `json:"Action"`
 		Resource resources `json:"Resource"`
 	} `json:"Statement"`
