@@ -14,7 +14,8 @@ import (
 //   - batch.go: collecting lookups into batches;
 //   - expect.go: announced lookups that ride along in other describes;
 //   - describe.go: DescribeInstances with paging, limits and bisection.
-// This file ties them together and holds the Client's lookup API.
+// This file ties them together and holds the Client's lookup API for one
+// instance; instances_batch.go holds the lookups of many at once.
 
 type lookupKind uint8
 
