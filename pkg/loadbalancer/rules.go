@@ -1,6 +1,7 @@
 package loadbalancer
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -9,84 +10,46 @@ import (
 	"github.com/aws-ipv6-ccm/aws-ipv6-ccm/pkg/ec2"
 )
 
-// Subnet role tags, as upstream and kOps set them.
-const (
-	TagRoleELB         = "kubernetes.io/role/elb"
-	TagRoleInternalELB = "kubernetes.io/role/internal-elb"
-)
-
-// ChooseSubnets picks the load balancer's subnets from the VPC's. Named
-// subnets (by ID or Name tag) are used as given; otherwise one subnet per
-// zone, as upstream: subnets with the scheme's role tag first, then those
-// with this cluster's tag, then the lowest subnet ID. A dual-stack load
-// balancer needs every subnet to have an IPv6 CIDR.
-func ChooseSubnets(s *Spec, vpc []ec2.Subnet, clusterID string) ([]ec2.Subnet, error) {
-	if len(s.Subnets) > 0 {
-		var out []ec2.Subnet
-		for _, want := range s.Subnets {
-			i := slices.IndexFunc(vpc, func(sn ec2.Subnet) bool { return sn.ID == want || sn.Tags["Name"] == want })
-			if i < 0 {
-				return nil, fmt.Errorf("%s: no subnet %q (by ID or Name tag) in the VPC", AnnotationSubnets, want)
-			}
-			if slices.ContainsFunc(vpc[i+1:], func(sn ec2.Subnet) bool { return sn.Tags["Name"] == want }) {
-				return nil, fmt.Errorf("%s: %q names more than one subnet", AnnotationSubnets, want)
-			}
-			if slices.ContainsFunc(out, func(sn ec2.Subnet) bool { return sn.Zone == vpc[i].Zone }) {
-				return nil, fmt.Errorf("%s: two subnets in zone %s; a load balancer takes one per zone", AnnotationSubnets, vpc[i].Zone)
-			}
-			out = append(out, vpc[i])
-		}
-		return out, checkIPv6Subnets(s, out)
+// subnetsOf returns the load balancer's subnets (for health check rules).
+func (lb *LoadBalancers) subnetsOf(ctx context.Context, l *ec2.LoadBalancer, insts map[string]*ec2.Instance) ([]ec2.Subnet, error) {
+	vpc := l.VPCID
+	if vpc == "" {
+		vpc = lb.vpc(insts)
 	}
-	role := TagRoleELB
-	if s.Scheme == SchemeInternal {
-		role = TagRoleInternalELB
+	all, err := lb.ec2.VPCSubnets(ctx, vpc)
+	if err != nil {
+		return nil, err
 	}
-	score := func(sn ec2.Subnet) int {
-		n := 0
-		if v, ok := sn.Tags[role]; ok && (v == "" || v == "1" || v == "true") {
-			n += 2
-		}
-		if _, ok := sn.Tags[TagClusterPrefix+clusterID]; ok {
-			n++
-		}
-		return n
-	}
-	best := map[string]ec2.Subnet{}
-	for _, sn := range vpc {
-		if score(sn) < 2 {
-			continue // untagged subnets are never guessed at
-		}
-		if s.IPAddressType == IPAddressTypeDualStack && !sn.IPv6CIDR.IsValid() {
-			continue
-		}
-		cur, ok := best[sn.Zone]
-		if !ok || score(sn) > score(cur) || score(sn) == score(cur) && sn.ID < cur.ID {
-			best[sn.Zone] = sn
-		}
-	}
-	if len(best) == 0 {
-		extra := ""
-		if s.IPAddressType == IPAddressTypeDualStack {
-			extra = " and an IPv6 CIDR (the load balancer is dualstack)"
-		}
-		return nil, fmt.Errorf("no subnet in the VPC is tagged %s%s; tag one per zone or name them in %s", role, extra, AnnotationSubnets)
-	}
-	out := make([]ec2.Subnet, 0, len(best))
-	for _, sn := range best {
-		out = append(out, sn)
-	}
-	slices.SortFunc(out, func(a, b ec2.Subnet) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return slices.DeleteFunc(all, func(sn ec2.Subnet) bool { return !slices.Contains(l.Subnets, sn.ID) }), nil
 }
 
-func checkIPv6Subnets(s *Spec, subnets []ec2.Subnet) error {
-	if s.IPAddressType != IPAddressTypeDualStack {
-		return nil
+// syncRules makes the rules for the load balancer on each node security
+// group (a cluster-tagged group on a target's primary network interface)
+// exactly want, and removes them from cluster-tagged groups no target uses.
+func (lb *LoadBalancers) syncRules(ctx context.Context, s *Spec, vpcID string, insts map[string]*ec2.Instance, want []ec2.IngressRule) error {
+	sgs, err := lb.ec2.TaggedSecurityGroups(ctx, vpcID, TagClusterPrefix+lb.cfg.ClusterID)
+	if err != nil {
+		return err
 	}
-	for _, sn := range subnets {
-		if !sn.IPv6CIDR.IsValid() {
-			return fmt.Errorf("subnet %s has no IPv6 CIDR, which a dualstack load balancer needs", sn.ID)
+	used := map[string]bool{}
+	for _, in := range insts {
+		if eni := in.PrimaryENI(); eni != nil {
+			for _, g := range eni.SecurityGroups {
+				used[g] = true
+			}
+		}
+	}
+	for _, sg := range sgs {
+		w := want
+		if !used[sg.ID] {
+			w = nil
+		}
+		add, remove := DiffRules(sg.Ingress, w, s.Name)
+		if err := lb.ec2.AuthorizeIngress(ctx, sg.ID, add); err != nil {
+			return err
+		}
+		if err := lb.ec2.RevokeIngress(ctx, sg.ID, remove); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -179,22 +142,6 @@ func DiffRules(have []ec2.IngressRule, want []ec2.IngressRule, lbName string) (a
 	for _, r := range have {
 		if ours(r, lbName) && !wantSet[ruleKey(r)] {
 			remove = append(remove, r)
-		}
-	}
-	return add, remove
-}
-
-// DiffTargets returns the targets to register and deregister.
-func DiffTargets(have, want []ec2.Target) (add, remove []ec2.Target) {
-	in := func(ts []ec2.Target, t ec2.Target) bool { return slices.Contains(ts, t) }
-	for _, t := range want {
-		if !in(have, t) {
-			add = append(add, t)
-		}
-	}
-	for _, t := range have {
-		if !in(want, t) {
-			remove = append(remove, t)
 		}
 	}
 	return add, remove
