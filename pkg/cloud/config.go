@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -91,17 +90,6 @@ const (
 	PodCIDRSourceClusterCIDR = "cluster-cidr"
 	PodCIDRSourceENIPrefix   = "eni-prefix"
 )
-
-// ServiceOverride is one [ServiceOverride "N"] section.
-type ServiceOverride struct {
-	Name          string
-	Service       string
-	Region        string
-	URL           string
-	SigningRegion string
-	SigningMethod string
-	SigningName   string
-}
 
 // fileConfig mirrors upstream's INI layout. Keys upstream reads for load
 // balancers and routes are accepted, so upstream files parse unchanged, and
@@ -319,87 +307,6 @@ func ParseConfig(r io.Reader, getenv func(string) string) (*Config, []string, er
 		return nil, nil, errors.Join(errs...)
 	}
 	return cfg, f.ignoredKeys(), nil
-}
-
-// parseOverrides validates [ServiceOverride "N"] sections as upstream does:
-// Service, Region, URL and SigningRegion are required, and a service may be
-// overridden once per region.
-func (cfg *Config) parseOverrides(f *fileConfig) []error {
-	var errs []error
-	seen := map[string]string{}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range f.ServiceOverride {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	for _, n := range names {
-		o := f.ServiceOverride[n]
-		so := ServiceOverride{
-			Name:          n,
-			Service:       strings.TrimSpace(o.Service),
-			Region:        strings.TrimSpace(o.Region),
-			URL:           strings.TrimSpace(o.URL),
-			SigningRegion: strings.TrimSpace(o.SigningRegion),
-			SigningMethod: strings.TrimSpace(o.SigningMethod),
-			SigningName:   strings.TrimSpace(o.SigningName),
-		}
-		bad := func(key, format string, args ...any) {
-			errs = append(errs, fmt.Errorf("cloud config: ServiceOverride %q: %s: "+format, append([]any{n, key}, args...)...))
-		}
-		for key, v := range map[string]string{"Service": so.Service, "Region": so.Region, "URL": so.URL, "SigningRegion": so.SigningRegion} {
-			if v == "" {
-				bad(key, "missing")
-			}
-		}
-		if so.URL != "" {
-			if u, err := url.Parse(so.URL); err != nil || u.Scheme == "" || u.Host == "" {
-				bad("URL", "invalid value %q (want an absolute URL)", so.URL)
-			}
-		}
-		sig := strings.ToLower(so.Service) + "_" + so.Region
-		if prev, ok := seen[sig]; ok && so.Service != "" && so.Region != "" {
-			bad("Service", "duplicates override %q for %s in %s", prev, so.Service, so.Region)
-		}
-		seen[sig] = n
-		cfg.ServiceOverrides = append(cfg.ServiceOverrides, so)
-	}
-	return errs
-}
-
-// EC2Override returns the EC2 override for region, if any. Service names
-// match case-insensitively ("ec2" or "EC2").
-func (cfg *Config) EC2Override(region string) (ServiceOverride, bool) {
-	for _, o := range cfg.ServiceOverrides {
-		if strings.EqualFold(o.Service, "ec2") && o.Region == region {
-			return o, true
-		}
-	}
-	return ServiceOverride{}, false
-}
-
-// ELBOverride returns the [ServiceOverride] for Elastic Load Balancing in
-// region (Service "elasticloadbalancing", as upstream names it, or the
-// SDK's "elasticloadbalancingv2"), if any.
-func (cfg *Config) ELBOverride(region string) (ServiceOverride, bool) {
-	for _, o := range cfg.ServiceOverrides {
-		if (strings.EqualFold(o.Service, "elasticloadbalancing") || strings.EqualFold(o.Service, "elasticloadbalancingv2")) && o.Region == region {
-			return o, true
-		}
-	}
-	return ServiceOverride{}, false
-}
-
-// IMDSEndpoint returns the URL of an IMDS override (Service "ec2imds" as the
-// SDK names it, or "imds"), or "".
-func (cfg *Config) IMDSEndpoint() string {
-	for _, o := range cfg.ServiceOverrides {
-		if strings.EqualFold(o.Service, "ec2imds") || strings.EqualFold(o.Service, "imds") {
-			return o.URL
-		}
-	}
-	return ""
 }
 
 // ClusterID returns the configured cluster ID, legacy tag first as upstream.
